@@ -1,0 +1,91 @@
+"""Find recordings in the drop folder and fingerprint them without touching them.
+
+Files are opened read-only, hashed with sha256, and described (size, mtime,
+what the name says).  Hidden files and partial downloads are skipped because
+phones and sync tools write those while a transfer is still running.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .callmeta import CallMeta, parse_filename
+
+AUDIO_EXTENSIONS = frozenset(
+    ".amr .awb .m4a .mp3 .wav .aac .3gp .3gpp .opus .ogg .oga .flac .mp4 .m4b .wma .webm .caf "
+    ".aif .aiff .mkv .mov".split()
+)
+PARTIAL_SUFFIXES = (".part", ".partial", ".crdownload", ".download", ".tmp", ".temp", "~")
+
+
+@dataclass
+class SourceFile:
+    path: Path  # as found (absolute)
+    rel_path: str  # relative to the drop folder, for display
+    size: int
+    mtime: str  # ISO 8601 UTC
+    sha256: str
+    meta: CallMeta
+
+
+def _is_candidate(p: Path) -> bool:
+    name = p.name
+    if name.startswith(".") or name.lower().endswith(PARTIAL_SUFFIXES):
+        return False
+    return p.suffix.lower() in AUDIO_EXTENSIONS
+
+
+def discover(folder: Path) -> list[Path]:
+    """Audio/video files below ``folder`` (recursive), sorted, hidden folders skipped.
+
+    Symlinks are followed only when they point inside ``folder``: a link must
+    not pull in (or expose) files from elsewhere on the disk.
+    """
+    folder = folder.resolve()
+    found: list[Path] = []
+    for root, dirs, files in os.walk(folder, followlinks=False):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in sorted(files):
+            p = Path(root) / name
+            if not _is_candidate(p):
+                continue
+            if p.is_symlink():
+                target = p.resolve()
+                if not target.is_relative_to(folder) or not target.is_file():
+                    continue
+            found.append(p)
+    return found
+
+
+def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def describe(path: Path, folder: Path) -> SourceFile:
+    st = path.stat()
+    try:
+        rel = str(path.relative_to(folder.resolve()))
+    except ValueError:
+        rel = str(path)
+    return SourceFile(
+        path=path,
+        rel_path=rel,
+        size=st.st_size,
+        mtime=datetime.fromtimestamp(st.st_mtime, tz=timezone.utc).isoformat(timespec="seconds"),
+        sha256=sha256_of(path),
+        meta=parse_filename(path.name),
+    )
+
+
+def scan(folder: Path) -> Iterator[SourceFile]:
+    for p in discover(folder):
+        yield describe(p, folder)

@@ -1,0 +1,96 @@
+import sqlite3
+
+import pytest
+
+from pipeline.store import FindingRow, SegmentRow, Store
+from pipeline.textnorm import search_query
+
+
+def _rec(sha="a" * 64):
+    return {"id": sha, "path": "/x/13812345678_20261102223015.amr", "file_name": "x.amr",
+            "size": 3, "mtime": "2026-11-02T00:00:00+00:00"}
+
+
+def _segments():
+    return [
+        SegmentRow(0, 0.0, 2.0, "你这个老赖真不要脸", words=[(0.0, 1.0, "你这个", 0.9),
+                                                        (1.0, 2.0, "老赖真不要脸", 0.8)]),
+        SegmentRow(1, 2.5, 4.0, "we will call your employer"),
+    ]
+
+
+def _finding(idx=0):
+    return FindingRow(idx, "ZH_INSULT_LEXICON", "insult", "high", "老赖", "你这个老赖", 1.0, 2.0,
+                      0.8, None, [{"jurisdiction": "CN"}], "possible violation — for human review")
+
+
+def test_schema_wal_and_foreign_keys(tmp_path):
+    s = Store(tmp_path / "e.db")
+    assert s.conn.execute("pragma journal_mode").fetchone()[0] == "wal"
+    tables = set(s.db.table_names())
+    assert {"recordings", "segments", "words", "findings", "runs", "segments_fts"} <= tables
+    fks = {fk.other_table for fk in s.db["findings"].foreign_keys}
+    assert {"recordings", "segments", "runs"} <= fks
+
+
+def test_save_and_search_two_character_chinese_word(tmp_path):
+    s = Store(tmp_path / "e.db")
+    run = s.start_run(engine="test", settings={"a": 1})
+    s.save_recording(_rec(), _segments(), [_finding()], run)
+    hits = s.conn.execute("select rowid from segments_fts where segments_fts match ?",
+                          [search_query("老赖")]).fetchall()
+    assert len(hits) == 1
+    assert s.conn.execute("select rowid from segments_fts where segments_fts match ?",
+                          [search_query("employer")]).fetchall()
+    assert not s.conn.execute("select rowid from segments_fts where segments_fts match ?",
+                              [search_query("赖真要")]).fetchall()
+    assert s.conn.execute("select count(*) from words").fetchone()[0] == 2
+    f = s.conn.execute("select segment_id, review_status from findings").fetchone()
+    assert f[0] is not None and f[1] == "unreviewed"
+
+
+def test_resave_replaces_without_duplicates(tmp_path):
+    s = Store(tmp_path / "e.db")
+    for _ in range(2):
+        s.save_recording(_rec(), _segments(), [_finding()], None)
+    counts = [s.conn.execute(f"select count(*) from {t}").fetchone()[0]
+              for t in ("recordings", "segments", "words", "findings")]
+    assert counts == [1, 2, 2, 1]
+    assert s.conn.execute("select count(*) from segments_fts where segments_fts match ?",
+                          [search_query("老赖")]).fetchone()[0] == 1
+
+
+def test_failed_write_leaves_nothing_half_done(tmp_path):
+    s = Store(tmp_path / "e.db")
+    bad = _finding(idx=0)
+    bad.citations = object()  # not JSON-serialisable: fails after segments were inserted
+    with pytest.raises(TypeError):
+        s.save_recording(_rec(), _segments(), [bad], None)
+    for t in ("recordings", "segments", "words", "findings"):
+        assert s.conn.execute(f"select count(*) from {t}").fetchone()[0] == 0, t
+
+
+def test_failure_is_recorded_with_error(tmp_path):
+    s = Store(tmp_path / "e.db")
+    s.save_failure(_rec(), "empty file (0 bytes)")
+    assert s.status_of("a" * 64) == "failed"
+    row = s.conn.execute("select error from recordings").fetchone()
+    assert row[0] == "empty file (0 bytes)"
+
+
+def test_replace_findings_keeps_transcript(tmp_path):
+    s = Store(tmp_path / "e.db")
+    s.save_recording(_rec(), _segments(), [_finding()], None)
+    s.replace_findings("a" * 64, [], None)
+    assert s.conn.execute("select count(*) from findings").fetchone()[0] == 0
+    assert len(s.load_segments("a" * 64)) == 2
+
+
+def test_not_a_database_gives_clear_error(tmp_path):
+    p = tmp_path / "e.db"
+    p.write_bytes(b"this is not sqlite" * 100)
+    from pipeline.store import StoreError
+
+    with pytest.raises(StoreError, match="cannot open database"):
+        Store(p)
+    assert sqlite3.sqlite_version
