@@ -12,7 +12,9 @@ import fcntl
 import json
 import os
 import sys
-from collections.abc import Callable
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,6 +53,8 @@ class Summary:
     findings: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)
     run_id: int | None = None
+    # wall seconds per stage (ingest, normalise, transcribe, detect, store), for benchmarks
+    stage_seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
 
     def line(self) -> str:
         return (f"processed {self.processed}, skipped {self.skipped} (already done), "
@@ -107,6 +111,19 @@ def transcribe_audio(engine: Engine, audio, language: str | None) -> Transcript:
     return engine.transcribe(load_wav(audio), language=language)
 
 
+def transcribe_path(engine: Engine, path: Path, language: str | None = None,
+                    cache_dir: Path | None = None, split_stereo: bool = True) -> Transcript:
+    """The pipeline's transcription of one file (normalise + engine + clean-up), no database.
+
+    Used by evaluation and benchmarks so they measure exactly what ``transcribe`` stores.
+    """
+    from .ingest import sha256_of
+
+    cache = cache_dir or (models.cache_root() / "audio")
+    norm = normalise(Path(path), sha256_of(Path(path)), cache, split_stereo)
+    return _transcribe_normalised(engine, norm, language)[0]
+
+
 def _transcribe_normalised(engine: Engine, norm, language: str | None) -> tuple[Transcript, dict]:
     """Mono: one pass.  Split stereo: one pass per channel, merged by time."""
     if not norm.channel_paths:
@@ -132,6 +149,7 @@ class Pipeline:
         self.detector = Detector(rule_paths=options.rules)
         self.cache_dir = options.cache_dir or (models.cache_root() / "audio")
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
+        self.stage_seconds: dict[str, float] = defaultdict(float)
 
     @property
     def engine(self) -> Engine:
@@ -150,29 +168,42 @@ class Pipeline:
             s["engine_settings"] = self._engine.settings()
         return s
 
+    @contextmanager
+    def _stage(self, name: str) -> Iterator[None]:
+        t0 = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.stage_seconds[name] += time.perf_counter() - t0
+
     def process_file(self, store: Store, src: ingest.SourceFile, run_id: int) -> int:
         """Normalise, transcribe, detect and store one file; returns its finding count."""
         rec = {"id": src.sha256, "path": str(src.path), "file_name": src.path.name,
                "size": src.size, "mtime": src.mtime, "phone_number": src.meta.phone_number,
                "call_time": src.meta.call_time, "run_id": run_id}
         try:
-            norm = normalise(src.path, src.sha256, self.cache_dir, self.options.split_stereo)
+            with self._stage("normalise"):
+                norm = normalise(src.path, src.sha256, self.cache_dir, self.options.split_stereo)
         except NormaliseError as e:
             store.save_failure(rec, str(e))
             raise
         info = norm.info
         rec.update(container=info.container, codec=info.codec, sample_rate=info.sample_rate,
                    channels=info.channels, duration=info.duration)
+        engine = self.engine  # loaded outside the timed stage: model load is not transcription
         try:
-            transcript, speakers = _transcribe_normalised(self.engine, norm, self.options.language)
+            with self._stage("transcribe"):
+                transcript, speakers = _transcribe_normalised(engine, norm, self.options.language)
         except Exception as e:
             store.save_failure(rec, f"transcription failed: {type(e).__name__}: {e}")
             raise
-        rows = _to_rows(transcript, speakers)
-        findings = detect_rows(self.detector, rows, transcript.language)
+        with self._stage("detect"):
+            rows = _to_rows(transcript, speakers)
+            findings = detect_rows(self.detector, rows, transcript.language)
         rec.update(language=transcript.language, language_probability=transcript.language_probability,
-                   engine=self.options.engine, model=self.engine.model_name)
-        store.save_recording(rec, rows, findings, run_id)
+                   engine=self.options.engine, model=engine.model_name)
+        with self._stage("store"):
+            store.save_recording(rec, rows, findings, run_id)
         return len(findings)
 
     def run(self, folder: Path, db_path: Path, progress: bool = True) -> Summary:
@@ -190,6 +221,7 @@ class Pipeline:
         from tqdm import tqdm
 
         summary = Summary()
+        self.stage_seconds = summary.stage_seconds
         paths = ingest.discover(folder)
         known = store.known_statuses()
         run_id = store.start_run(tool_version=__version__, engine=self.options.engine,
@@ -220,7 +252,8 @@ class Pipeline:
 
     def _one(self, store, folder, path, known, run_id, summary, bar) -> None:
         try:
-            src = ingest.describe(path, folder)
+            with self._stage("ingest"):
+                src = ingest.describe(path, folder)
         except OSError as e:
             summary.failed += 1
             summary.failures.append((str(path), f"cannot read file: {e}"))
