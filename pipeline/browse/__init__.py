@@ -11,21 +11,37 @@ import sys
 from pathlib import Path
 
 from .. import models
-from .metadata import metadata
+from .metadata import ACCOUNT, PASSWORD_ENV, metadata
+
+# Datasette loads this package through the ``datasette`` entry point; the hook
+# implementations live in ``plugin`` and are re-exported here so that Datasette
+# also finds this package's ``templates/`` folder.
+from .plugin import asgi_wrapper, prepare_connection, register_routes, render_cell  # noqa: F401
 
 
-def write_metadata(db_path: Path) -> Path:
+def write_metadata(db_path: Path, password: bool = False) -> Path:
     """Metadata is keyed by database name (the file's stem), so it is written per file."""
     out = models.cache_root() / "browse" / f"{db_path.stem}-metadata.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(metadata(db_path.stem), ensure_ascii=False, indent=2))
+    out.write_text(json.dumps(metadata(db_path.stem, password=password), ensure_ascii=False, indent=2))
     return out
 
 
+def password_env(password: str) -> dict[str, str]:
+    """Environment for a password-protected server (the hash, never the password)."""
+    from datasette_auth_passwords.utils import hash_password
+
+    return {PASSWORD_ENV: hash_password(password)}
+
+
 def serve_command(db_path: Path, host: str = "127.0.0.1", port: int = 8001,
-                  open_browser: bool = False) -> list[str]:
+                  open_browser: bool = False, password: bool = False) -> list[str]:
+    """The Datasette command line.  Read-only: Datasette opens the file with
+    ``mode=ro`` for queries, we define no writable queries, and downloads of the
+    whole database file are off."""
     args = [sys.executable, "-m", "datasette", "serve", str(db_path),
-            "--host", host, "--port", str(port), "--metadata", str(write_metadata(db_path)),
+            "--host", host, "--port", str(port),
+            "--metadata", str(write_metadata(db_path, password=password)),
             "--setting", "sql_time_limit_ms", "5000",
             "--setting", "allow_download", "off"]
     if open_browser:
@@ -33,4 +49,4 @@ def serve_command(db_path: Path, host: str = "127.0.0.1", port: int = 8001,
     return args
 
 
-__all__ = ["metadata", "serve_command", "write_metadata"]
+__all__ = ["ACCOUNT", "metadata", "password_env", "serve_command", "write_metadata"]

@@ -1,81 +1,247 @@
-"""Human titles, descriptions and canned queries for the evidence database."""
+"""Human titles, descriptions, facets and canned queries for the evidence database.
+
+Canned queries are the pages a borrower or caseworker actually uses, so each
+one answers a plain question ("every time they threatened to call my mother",
+"which numbers called at night") without SQL.  Thresholds (night hours, daily
+call caps) come from ``pipeline/data/call_rules.yaml``.
+"""
 
 from __future__ import annotations
 
-REVIEW = "Possible violations for human review — not legal conclusions."
+from importlib import resources
+from pathlib import Path
 
-FINDINGS_NEWEST = """
-select f.id, r.call_time, r.phone_number, f.category, f.severity, f.rule_id,
-       f.matched_text, f.quote, f.start, f."end", f.confidence, f.speaker,
-       r.file_name, f.recording_id
+import yaml
+
+REVIEW = "Possible violations for human review — not legal conclusions. 疑似违规，仅供人工核查。"
+BASE = "/-/call-evidence"
+
+# A finding's or segment's recording, shown with the call's number and time.
+_CALL_COLS = "r.call_time, r.phone_number, r.file_name"
+
+
+def call_rules(jurisdiction: str | None = None) -> dict:
+    path = Path(str(resources.files("pipeline") / "data" / "call_rules.yaml"))
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    j = jurisdiction or doc.get("default_jurisdiction", "CN")
+    return {"jurisdiction": j, **doc["jurisdictions"][j]}
+
+
+def _hour(hhmm: str) -> int:
+    return int(hhmm.split(":")[0])
+
+
+def queries(rules: dict) -> dict:
+    night = (f"(cast(strftime('%H', r.call_time) as integer) >= {_hour(rules['night_start'])} "
+             f"or cast(strftime('%H', r.call_time) as integer) < {_hour(rules['night_end'])})")
+    cap = int(rules.get("max_connected_per_day", 3))
+    severity_rank = ("case f.severity when 'critical' then 0 when 'high' then 1 when 'medium' then 2 "
+                     "when 'low' then 3 else 4 end")
+    return {
+        "findings_newest": {
+            "title": "All findings, newest first / 全部疑似违规（最新在前）",
+            "description": REVIEW,
+            "sql": f"""select f.id as finding_id, f.category, f.severity, f.quote, f.start,
+  {_CALL_COLS}, f.matched_text, f."end", f.confidence, f.speaker, f.segment_id,
+  f.review_status, f.recording_id
 from findings f join recordings r on r.id = f.recording_id
 order by coalesce(r.call_time, r.mtime) desc, f.start
-limit 1000
-"""
-
-FINDINGS_FOR_NUMBER = """
-select r.call_time, f.category, f.severity, f.matched_text, f.quote, f.start, f."end",
-       f.rule_id, r.file_name, f.recording_id
+limit 1000""",
+        },
+        "findings_by_category": {
+            "title": "Findings by category and severity / 按类别和严重程度",
+            "description": "Leave a box empty to see all. Categories: insult, threat_harm, "
+                           "false_legal, legal_claim, third_party, visit_shaming, money_demand. "
+                           "Severity: critical, high, medium, low.",
+            "sql": f"""select f.id as finding_id, f.category, f.severity, f.quote, f.start,
+  {_CALL_COLS}, f.matched_text, f."end", f.confidence, f.speaker, f.segment_id,
+  f.recording_id
+from findings f join recordings r on r.id = f.recording_id
+where (:category = '' or f.category = :category)
+  and (:severity = '' or f.severity = :severity)
+order by {severity_rank}, r.call_time, f.start
+limit 2000""",
+        },
+        "findings_for_number": {
+            "title": "Findings for one phone number / 某号码的全部疑似违规",
+            "sql": """select f.id as finding_id, r.call_time, f.category, f.severity, f.quote, f.start,
+  f.matched_text, f."end", f.rule_id, r.file_name, f.segment_id, f.recording_id
 from findings f join recordings r on r.id = f.recording_id
 where r.phone_number = :phone_number
-order by r.call_time, f.start
-"""
-
-SEARCH = """
-select s.id as segment_id, r.call_time, r.phone_number, s.start, s."end", s.speaker,
-       s.text, r.file_name, s.recording_id
-from segments_fts
-join segments s on s.id = segments_fts.rowid
+order by r.call_time, f.start""",
+        },
+        "timeline": {
+            "title": "Timeline for one phone number / 号码时间线",
+            "description": f"Calls per day, calls at night ({rules['night_start']}–{rules['night_end']}) "
+                           "and findings, for one number (leave empty for all numbers).",
+            "sql": f"""select date(r.call_time) as day, count(distinct r.id) as calls,
+  count(distinct case when {night} then r.id end) as night_calls,
+  count(f.id) as findings,
+  group_concat(distinct f.category) as categories
+from recordings r left join findings f on f.recording_id = r.id
+where r.status = 'done' and r.call_time is not null
+  and (:phone_number = '' or r.phone_number = :phone_number)
+group by day order by day""",
+        },
+        "night_calls": {
+            "title": f"Calls at night ({rules['night_start']}–{rules['night_end']}) / 夜间来电",
+            "description": f"Calls whose start time (from the file name, local time) falls in the "
+                           f"{rules['jurisdiction']} no-collection window. " + REVIEW,
+            "sql": f"""select r.call_time, r.phone_number, r.duration, r.n_findings, r.file_name,
+  r.id as recording_id
+from recordings r
+where r.status = 'done' and r.call_time is not null and {night}
+order by r.call_time""",
+        },
+        "days_over_caps": {
+            "title": f"Days over the call cap (more than {cap} calls) / 超过每日通话上限的日期",
+            "description": "Recorded (connected) calls per day, per number and for all numbers "
+                           "together (collectors rotate numbers). " + REVIEW,
+            "sql": f"""select date(r.call_time) as day, coalesce(r.phone_number, '(all numbers)') as
+  phone_number, count(*) as calls
+from recordings r
+where r.status = 'done' and r.call_time is not null
+group by day, r.phone_number having count(*) > {cap}
+union all
+select date(r.call_time) as day, '(all numbers)', count(*)
+from recordings r
+where r.status = 'done' and r.call_time is not null
+group by day having count(*) > {cap}
+order by day""",
+        },
+        "worst_numbers": {
+            "title": "Worst numbers first / 问题最多的号码",
+            "sql": f"""select r.phone_number, count(distinct r.id) as calls,
+  count(distinct case when {night} then r.id end) as night_calls,
+  count(f.id) as findings,
+  sum(f.severity in ('critical', 'high')) as serious_findings,
+  group_concat(distinct f.category) as categories,
+  min(r.call_time) as first_call, max(r.call_time) as last_call
+from recordings r left join findings f on f.recording_id = r.id
+where r.status = 'done'
+group by r.phone_number
+order by serious_findings desc, findings desc, calls desc""",
+        },
+        "needs_review": {
+            "title": "Needs review / 待核查",
+            "description": "Findings nobody has confirmed or dismissed yet, most serious first; "
+                           "low-confidence ones are marked.",
+            "sql": f"""select f.id as finding_id, f.category, f.severity, f.quote, f.start,
+  {_CALL_COLS}, f."end", f.confidence,
+  case when f.confidence is not null and f.confidence < 0.5 then 'low confidence' else '' end
+    as attention,
+  f.segment_id, f.recording_id
+from findings f join recordings r on r.id = f.recording_id
+where coalesce(f.review_status, 'unreviewed') = 'unreviewed'
+order by {severity_rank}, f.confidence desc""",
+        },
+        "segment_context": {
+            "title": "A moment in context / 上下文",
+            "description": "The transcript around one segment (four before, four after).",
+            "sql": """select s.id as segment_id, s.idx, s.text, s.start, s.speaker, s."end",
+  s.recording_id
+from segments s join segments target on target.id = :segment_id
+where s.recording_id = target.recording_id and s.idx between target.idx - 4 and target.idx + 4
+order by s.idx""",
+        },
+        "search": {
+            "title": "Search everything / 全文搜索",
+            "description": "Chinese or English, any length (上门, 老赖, employer). Searches "
+                           "transcripts, phone numbers and file names.",
+            "sql": f"""select 'transcript' as kind, ce_highlight(s.text, :q) as snippet, s.start,
+  {_CALL_COLS}, s.speaker, s."end", s.id as segment_id, s.recording_id
+from segments_fts join segments s on s.id = segments_fts.rowid
 join recordings r on r.id = s.recording_id
 where segments_fts match ce_fts_query(:q)
-order by r.call_time desc, s.start
-limit 500
-"""
+union all
+select 'recording', ce_highlight(r.file_name, :q), null, {_CALL_COLS}, null, null, null, r.id
+from recordings r
+where length(trim(:q)) > 0 and (r.phone_number like '%' || trim(:q) || '%'
+  or r.file_name like '%' || trim(:q) || '%')
+limit 500""",
+        },
+    }
 
 
-def metadata(db_name: str) -> dict:
-    return {
+PASSWORD_ENV = "CALL_EVIDENCE_PASSWORD_HASH"
+ACCOUNT = "caseworker"
+
+
+def metadata(db_name: str, jurisdiction: str | None = None, password: bool = False) -> dict:
+    """Datasette metadata for ``db_name``.
+
+    With ``password`` every page needs a login as ``caseworker`` (datasette-auth-
+    passwords); the password hash is read from ``$CALL_EVIDENCE_PASSWORD_HASH``
+    so it is never written to disk.
+    """
+    rules = call_rules(jurisdiction)
+    q = f"/{db_name}"
+    links = " · ".join(
+        f'<a href="{href}">{label}</a>' for href, label in [
+            (f"{BASE}/overview/{db_name}", "Overview / 概览"),
+            (f"{q}/search", "Search / 搜索"),
+            (f"{q}/findings_newest", "All findings / 全部疑似违规"),
+            (f"{q}/needs_review", "Needs review / 待核查"),
+            (f"{q}/worst_numbers", "Worst numbers / 问题号码"),
+            (f"{q}/night_calls", "Night calls / 夜间来电"),
+            (f"{q}/days_over_caps", "Days over caps / 超限日期"),
+        ])
+    meta = {
         "title": "Call evidence index / 通话证据索引",
-        "description": "Recordings, transcripts and findings. " + REVIEW,
+        "description_html": f"<p>{REVIEW}</p><p>{links}</p>",
         "databases": {
             db_name: {
+                "description_html": f"<p>{links}</p>",
                 "tables": {
                     "recordings": {
                         "title": "Recordings / 录音",
-                        "description": "One row per original recording (by sha256). Originals "
-                                       "are never modified.",
+                        "description": "One row per original recording (by sha256). Originals are "
+                                       "never modified; failed files keep their error.",
                         "sort_desc": "call_time",
                         "facets": ["status", "phone_number", "language"],
+                        "label_column": "file_name",
+                        "columns": {
+                            "id": "sha256 of the original file / 原始文件哈希",
+                            "call_time": "Call start, local time from the file name / 通话时间",
+                            "phone_number": "Other party's number / 对方号码",
+                            "duration": "Seconds / 时长（秒）",
+                            "status": "done, failed or pending / 处理状态",
+                        },
                     },
                     "segments": {
                         "title": "Transcript segments / 转写片段",
-                        "description": "Timestamped transcript; search finds Chinese words of "
-                                       "any length and English words.",
+                        "description": "Timestamped transcript. Search finds Chinese words of any "
+                                       "length and English words.",
                         "sort": "id",
                         "fts_table": "segments_fts",
                         "fts_pk": "id",
+                        "label_column": "text",
+                        "columns": {"start": "Seconds from the start of the call / 开始（秒）",
+                                    "speaker": "Channel or party when known / 说话方"},
                     },
                     "findings": {
                         "title": "Findings / 疑似违规",
                         "description": REVIEW,
                         "sort_desc": "id",
-                        "facets": ["category", "severity", "rule_id"],
+                        "facets": ["category", "severity", "review_status", "rule_id"],
+                        "columns": {
+                            "quote": "Words with a little context / 原话",
+                            "confidence": "Mean word probability from the recogniser / 置信度",
+                            "citations": "Rules this may breach / 可能违反的规定",
+                        },
                     },
                     "words": {"title": "Words / 词", "hidden": True},
+                    "segments_fts": {"hidden": True},
                     "recording_files": {"title": "File paths / 文件路径"},
                     "runs": {"title": "Runs / 处理记录",
                              "description": "Tool and model versions and settings per run."},
                 },
-                "queries": {
-                    "findings_newest": {"title": "All findings, newest first / 全部疑似违规",
-                                        "description": REVIEW, "sql": FINDINGS_NEWEST.strip()},
-                    "findings_for_number": {"title": "Findings for one phone number / 按号码",
-                                            "sql": FINDINGS_FOR_NUMBER.strip()},
-                    "search": {"title": "Search transcripts / 搜索转写",
-                               "description": "Type a word in Chinese or English (e.g. 上门, 老赖, "
-                                              "employer).",
-                               "sql": SEARCH.strip()},
-                },
+                "queries": {k: {**v, "hide_sql": True} for k, v in queries(rules).items()},
             }
         },
     }
+    if password:
+        meta["allow"] = {"id": ACCOUNT}
+        meta["plugins"] = {"datasette-auth-passwords": {
+            f"{ACCOUNT}_password_hash": {"$env": PASSWORD_ENV}}}
+    return meta

@@ -1,0 +1,82 @@
+"""The overview page: counts by category, calls per day, top numbers.
+
+Built from plain SQL and rendered with an inline SVG chart so the page makes
+no outbound requests (no CDN scripts) and prints or screenshots as it looks.
+"""
+
+from __future__ import annotations
+
+from markupsafe import Markup, escape
+
+from .metadata import call_rules
+
+
+def _hour_sql(rules: dict) -> str:
+    start, end = int(rules["night_start"][:2]), int(rules["night_end"][:2])
+    h = "cast(strftime('%H', call_time) as integer)"
+    return f"({h} >= {start} or {h} < {end})"
+
+
+async def overview_context(db, name: str) -> dict:
+    rules = call_rules()
+    night = _hour_sql(rules)
+
+    async def rows(sql: str, params=None):
+        return [dict(r) for r in (await db.execute(sql, params or []))]
+
+    totals = (await rows(
+        "select count(*) as recordings, sum(status = 'done') as done, sum(status = 'failed') as failed,"
+        " round(sum(coalesce(duration, 0)) / 60.0, 1) as minutes,"
+        " count(distinct phone_number) as numbers from recordings"))[0]
+    totals["findings"] = (await rows("select count(*) as n from findings"))[0]["n"]
+    categories = await rows(
+        "select category, count(*) as n, sum(severity in ('critical', 'high')) as serious"
+        " from findings group by category order by n desc")
+    per_day = await rows(
+        f"select date(call_time) as day, count(*) as calls, sum({night}) as night,"
+        " (select count(*) from findings f join recordings r2 on r2.id = f.recording_id"
+        "   where date(r2.call_time) = date(recordings.call_time)) as findings"
+        " from recordings where status = 'done' and call_time is not null"
+        " group by day order by day")
+    top = await rows(
+        "select r.phone_number, count(distinct r.id) as calls, count(f.id) as findings"
+        " from recordings r left join findings f on f.recording_id = r.id"
+        " where r.phone_number is not null group by r.phone_number"
+        " order by findings desc, calls desc limit 10")
+    return {"db": name, "totals": totals, "categories": categories, "per_day": per_day,
+            "top": top, "chart": calls_chart(per_day, rules), "rules": rules}
+
+
+def calls_chart(per_day: list[dict], rules: dict, width: int = 720, height: int = 220) -> Markup:
+    """Calls per day as SVG bars; night calls in red; days with findings marked with a dot."""
+    if not per_day:
+        return Markup("<p>No dated calls yet (call times come from recorder file names).</p>")
+    cap = int(rules.get("max_connected_per_day", 3))
+    top = max(max(d["calls"] for d in per_day), cap + 1)
+    pad, bottom = 30, 40
+    bw = max(4, min(40, (width - pad * 2) // len(per_day) - 4))
+    scale = (height - bottom - 10) / top
+    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+             'role="img" aria-label="calls per day" style="font: 11px sans-serif">']
+    cap_y = height - bottom - cap * scale
+    parts.append(f'<line x1="{pad}" x2="{width - pad}" y1="{cap_y:.1f}" y2="{cap_y:.1f}" '
+                 'stroke="#999" stroke-dasharray="4 3"/>')
+    parts.append(f'<text x="{width - pad}" y="{cap_y - 3:.1f}" text-anchor="end" fill="#666">'
+                 f'cap {cap}/day</text>')
+    for i, d in enumerate(per_day):
+        x = pad + i * (bw + 4)
+        h_all, h_night = d["calls"] * scale, (d["night"] or 0) * scale
+        y = height - bottom
+        parts.append(f'<rect x="{x}" y="{y - h_all:.1f}" width="{bw}" height="{h_all - h_night:.1f}" '
+                     f'fill="#4a78b5"><title>{escape(d["day"])}: {d["calls"]} calls</title></rect>')
+        if h_night:
+            parts.append(f'<rect x="{x}" y="{y - h_night:.1f}" width="{bw}" height="{h_night:.1f}" '
+                         f'fill="#c0392b"><title>{d["night"]} at night</title></rect>')
+        if d["findings"]:
+            parts.append(f'<circle cx="{x + bw / 2}" cy="{y - h_all - 6:.1f}" r="4" fill="#e67e22">'
+                         f'<title>{d["findings"]} findings</title></circle>')
+        parts.append(f'<text x="{x + bw / 2}" y="{height - bottom + 14}" text-anchor="middle" '
+                     f'transform="rotate(30 {x + bw / 2} {height - bottom + 14})">'
+                     f'{escape(d["day"][5:])}</text>')
+    parts.append("</svg>")
+    return Markup("".join(parts))

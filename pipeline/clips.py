@@ -1,0 +1,109 @@
+"""Cut short playable clips (and whole-call copies) from a recording.
+
+Browsers cannot seek inside long files that are served without HTTP range
+support, and evidence packages need small self-contained excerpts, so each
+span that is played or exported is cut once into a small mp3 and cached with
+its sha256 beside it.  Clips are derived files: originals are only ever read.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import tempfile
+from pathlib import Path
+
+from .ingest import sha256_of
+from .models import cache_root
+from .normalise import ffmpeg_exe
+
+PAD_BEFORE = 1.0  # seconds of context before a span
+PAD_AFTER = 1.0
+_SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+
+
+class ClipError(RuntimeError):
+    pass
+
+
+def clips_dir() -> Path:
+    return cache_root() / "clips"
+
+
+def padded(start: float, end: float, duration: float | None = None) -> tuple[float, float]:
+    """The span a listener should hear: a little before and after the words."""
+    a = max(0.0, float(start) - PAD_BEFORE)
+    b = float(end) + PAD_AFTER
+    if duration:
+        b = min(b, float(duration))
+    return round(a, 2), round(max(b, a + 0.1), 2)
+
+
+def _encode(source: Path, out: Path, start: float | None, end: float | None) -> None:
+    # A unique temporary name: a browser asks for the same clip twice at once
+    # (metadata and a range request), and both may cut it.
+    fd, tmp_name = tempfile.mkstemp(dir=out.parent, prefix=out.stem + ".", suffix=".partial.mp3")
+    os.close(fd)
+    tmp = Path(tmp_name)
+    cmd = [ffmpeg_exe(), "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
+    if start is not None:
+        cmd += ["-ss", f"{start:.3f}"]
+    if end is not None:
+        cmd += ["-to", f"{end:.3f}"]
+    cmd += ["-i", str(source), "-vn", "-ac", "1", "-ar", "16000", "-c:a", "libmp3lame",
+            "-b:a", "32k", str(tmp)]
+    # -ss/-to before -i seek the input; timestamps then restart at 0 in the clip.
+    proc = subprocess.run(cmd, capture_output=True)
+    if proc.returncode != 0 or not tmp.exists() or tmp.stat().st_size == 0:
+        tmp.unlink(missing_ok=True)
+        msg = proc.stderr.decode("utf-8", "replace").strip().splitlines()
+        raise ClipError("could not cut clip: " + (msg[-1] if msg else "no output"))
+    digest = sha256_of(tmp)
+    side = out.parent / (out.name + ".sha256")
+    side_tmp = Path(str(tmp) + ".sha256")
+    side_tmp.write_text(digest + "\n")
+    os.replace(side_tmp, side)
+    os.replace(tmp, out)
+
+
+def source_for(recording_id: str, original: str | None) -> Path:
+    """Decoded cache copy if present (fast, exact timeline), else the original file."""
+    if not _SHA_RE.match(recording_id or ""):
+        raise ClipError("not a recording id")
+    cached = cache_root() / "audio" / f"{recording_id}.wav"
+    if cached.exists():
+        return cached
+    if original and Path(original).is_file():
+        return Path(original)
+    raise ClipError("the recording's audio is no longer available (original moved or deleted)")
+
+
+def cut(recording_id: str, start: float, end: float, original: str | None = None,
+        out_dir: Path | None = None) -> Path:
+    """An mp3 of [start, end] seconds of the recording, cut once and cached."""
+    if not (0 <= start < end) or end - start > 3 * 3600:
+        raise ClipError("invalid time span")
+    out_dir = out_dir or clips_dir()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / f"{recording_id}_{int(start * 1000)}_{int(end * 1000)}.mp3"
+    if not out.exists():
+        _encode(source_for(recording_id, original), out, start, end)
+    return out
+
+
+def whole(recording_id: str, original: str | None = None, out_dir: Path | None = None) -> Path:
+    """The whole call as a small mp3 (for the recording page's player)."""
+    out_dir = out_dir or clips_dir()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    out = out_dir / f"{recording_id}_full.mp3"
+    if not out.exists():
+        _encode(source_for(recording_id, original), out, None, None)
+    return out
+
+
+def clip_sha256(path: Path) -> str:
+    side = path.parent / (path.name + ".sha256")
+    if side.exists():
+        return side.read_text().strip()
+    return sha256_of(path)
