@@ -7,9 +7,17 @@ RECORDINGS ?= recordings
 PORT   ?= 8001
 ARGS   ?=
 
-.PHONY: setup system-deps transcribe demo browse detect test test-fast lint clean
+.PHONY: setup system-deps transcribe demo browse detect test test-fast lint clean screenshots eval-asr
+
+SYSTEM_PACKAGES := ffmpeg fonts-noto-cjk chromium
 
 setup: $(VENV)/.installed
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then $(MAKE) system-deps; \
+		else echo "note: not installed: $$missing (browser tests and CJK screenshots need them;" \
+			"run 'sudo make system-deps'). Transcription itself needs none of them."; fi; \
+	fi
 
 # torch is installed first and pinned: 2.13.0 is the CPU build; an unpinned torch
 # (pulled in by openai-whisper) would download a multi-GB CUDA build.
@@ -20,12 +28,13 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-# System packages for the browser tests and readable Chinese in screenshots/PDFs
-# (Debian/Ubuntu, needs root). Transcription itself needs none: ffmpeg comes from pip.
+# System packages for the browser tests (headless Chromium) and readable Chinese in
+# screenshots and PDFs (a CJK font). Debian/Ubuntu, needs root. Transcription itself
+# needs none of them: an ffmpeg binary comes from pip (imageio-ffmpeg).
 system-deps:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-		ffmpeg fonts-noto-cjk
+		$(SYSTEM_PACKAGES)
 
 transcribe: setup
 	$(BIN)/call-evidence transcribe $(RECORDINGS) --db $(DB) $(ARGS)
@@ -48,6 +57,14 @@ test: setup lint
 
 test-fast: setup
 	$(BIN)/pytest -q -m "not slow"
+
+# Transcription accuracy (CER/WER) of the pipeline vs the bare engines, on ../shared/realspeech.
+eval-asr: setup
+	$(BIN)/call-evidence eval-asr $(ARGS)
+
+# Regenerate the screenshots in docs/ with a real browser on the test database.
+screenshots: setup
+	CE_SCREENSHOTS=docs/screenshots $(BIN)/pytest -q tests/test_browser.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

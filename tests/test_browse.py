@@ -186,6 +186,6 @@ def test_highlight_and_search_rewrite_units():
     assert highlight("你这个老赖真不要脸", "老赖") == "你这个\x01老赖\x02真不要脸"
     assert highlight("Call your EMPLOYER", "employer") == "Call your \x01EMPLOYER\x02"
     assert highlight("nothing", "老赖") == "nothing"
-    q = rewrite_search("/evidence/segments", "_search=%E8%80%81%E8%B5%96".encode())
+    q = rewrite_search("/evidence/segments", b"_search=%E8%80%81%E8%B5%96")
     assert b"_searchmode=raw" in q and b"%22" in q
     assert rewrite_search("/evidence/findings", b"_search=x") == b"_search=x"
