@@ -136,6 +136,8 @@ class Detector:
             return False
         if rule.skip_questions and text[cb:cb + 1] in ("?", "？"):
             return False
+        if any(p.search(text) for p in rule.unless):
+            return False
         spans.append((s, e))
         return True
 

@@ -2,7 +2,7 @@
 
 Rules are data so that a caseworker can add a phrase without touching code;
 this module turns the small pattern language described at the top of
-``pipeline/data/rules.yaml`` into compiled regular expressions, and fails
+``pipeline/data/rules/`` into compiled regular expressions, and fails
 loudly (naming the rule) when a pattern is invalid.
 """
 
@@ -38,6 +38,7 @@ class Rule:
     skip_questions: bool = True
     note: str | None = None
     sound_patterns: list[re.Pattern] = field(default_factory=list)  # homophone-tolerant copies
+    unless: list[re.Pattern] = field(default_factory=list)  # context that cancels a match
 
 
 @dataclass
@@ -51,7 +52,13 @@ class RulePack:
 
 
 def default_rules_path() -> Path:
-    return Path(str(resources.files("pipeline") / "data" / "rules.yaml"))
+    return Path(str(resources.files("pipeline") / "data" / "rules"))
+
+
+def _yaml_files(folder: Path) -> list[Path]:
+    """A folder's rule files: common.yaml first (it defines categories), then by name."""
+    files = sorted(folder.glob("*.y*ml"))
+    return sorted(files, key=lambda f: (f.stem != "common", f.name))
 
 
 def _expand(pattern: str, lexicons: dict[str, list[str]], gap: int, where: str) -> str:
@@ -68,7 +75,7 @@ def _expand(pattern: str, lexicons: dict[str, list[str]], gap: int, where: str) 
 def _load_docs(paths: list[Path]) -> list[tuple[Path, dict]]:
     docs = []
     for p in paths:
-        files = sorted(p.glob("*.y*ml")) if p.is_dir() else [p]
+        files = _yaml_files(p) if p.is_dir() else [p]
         for f in files:
             try:
                 doc = yaml.safe_load(f.read_text(encoding="utf-8")) or {}
@@ -127,6 +134,12 @@ def load_rules(paths: list[Path] | None = None, include_default: bool = True) ->
                     sounds.append(re.compile(sound_key(expanded), re.IGNORECASE))
             except re.error as e:
                 raise RuleError(f"{where}: bad pattern {pat!r}: {e}") from e
+        unless = []
+        for pat in r.get("unless") or []:
+            try:
+                unless.append(re.compile(_expand(str(pat), lexicons, gap, where), re.IGNORECASE))
+            except re.error as e:
+                raise RuleError(f"{where}: bad 'unless' pattern {pat!r}: {e}") from e
         cites = []
         for c in r.get("citations") or []:
             if isinstance(c, dict):
@@ -146,6 +159,7 @@ def load_rules(paths: list[Path] | None = None, include_default: bool = True) ->
             skip_questions=bool(r.get("skip_questions", True)),
             note=r.get("note"),
             sound_patterns=sounds,
+            unless=unless,
         ))
     return RulePack(rules, categories, negations, reported, [str(p) for p in all_paths],
                     sound_exclusions)
