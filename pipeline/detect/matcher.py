@@ -59,16 +59,28 @@ class Finding:
 
 
 def _folded_with_map(u: TimedText) -> tuple[str, list[int]]:
-    """Folded text and, per character, the index of the word it came from (-1: none)."""
+    """Folded text and, per character, the index of the word it came from (-1: none).
+
+    Spaces between two Chinese characters are dropped: Whisper (and people
+    typing SMS) often space Chinese words apart, which would break phrases.
+    """
     if not u.words:
         text = textnorm.fold(u.text)
-        return text, [-1] * len(text)
-    parts, owners = [], []
-    for i, w in enumerate(u.words):
-        f = textnorm.fold(w.text)
-        parts.append(f)
-        owners += [i] * len(f)
-    return "".join(parts), owners
+        owners = [-1] * len(text)
+    else:
+        parts, owners = [], []
+        for i, w in enumerate(u.words):
+            f = textnorm.fold(w.text)
+            parts.append(f)
+            owners += [i] * len(f)
+        text = "".join(parts)
+    keep = [not (c.isspace() and 0 < k < len(text) - 1 and textnorm.has_cjk(text[k - 1])
+                 and textnorm.has_cjk(text[k + 1]))
+            for k, c in enumerate(text)]
+    if all(keep):
+        return text, owners
+    return ("".join(c for c, ok in zip(text, keep, strict=True) if ok),
+            [o for o, ok in zip(owners, keep, strict=True) if ok])
 
 
 def _clause(text: str, start: int, end: int) -> tuple[int, int]:
@@ -129,12 +141,16 @@ class Detector:
         if any(s < b and a < e for a, b in spans):
             return False  # same rule, overlapping hit: one finding
         ca, cb = _clause(text, s, e)
-        before = text[max(ca, s - NEGATION_WINDOW):s]
-        if any(n.lower() in before for n in self.pack.negations + rule.negations):
+        # the window runs into the match: "不会让您转到个人账户" may match from "会"
+        # by sound, and a gap pattern may hold the negation ("银行卡不会被冻结")
+        before = text[max(ca, s - NEGATION_WINDOW):e]
+        rhetorical = any(r.lower() in text[ca:s] for r in self.pack.rhetorical)
+        if rule.use_negations and not rhetorical and any(
+                n.lower() in before for n in self.pack.negations + rule.negations):
             return False
         if any(r.lower() in text[ca:s] for r in self.pack.reported_speech):
             return False
-        if rule.skip_questions and text[cb:cb + 1] in ("?", "？"):
+        if rule.skip_questions and not rhetorical and text[cb:cb + 1] in ("?", "？"):
             return False
         if any(p.search(text) for p in rule.unless):
             return False

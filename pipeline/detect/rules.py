@@ -39,6 +39,7 @@ class Rule:
     note: str | None = None
     sound_patterns: list[re.Pattern] = field(default_factory=list)  # homophone-tolerant copies
     unless: list[re.Pattern] = field(default_factory=list)  # context that cancels a match
+    use_negations: bool = True
 
 
 @dataclass
@@ -49,6 +50,7 @@ class RulePack:
     reported_speech: list[str]
     sources: list[str]
     sound_exclusions: list[str] = field(default_factory=list)
+    rhetorical: list[str] = field(default_factory=list)
 
 
 def default_rules_path() -> Path:
@@ -102,6 +104,7 @@ def load_rules(paths: list[Path] | None = None, include_default: bool = True) ->
     negations: list[str] = []
     reported: list[str] = []
     sound_exclusions: list[str] = []
+    rhetorical: list[str] = []
     raw_rules: dict[str, tuple[Path, dict]] = {}
     for f, doc in docs:
         for name, words in (doc.get("lexicons") or {}).items():
@@ -112,6 +115,7 @@ def load_rules(paths: list[Path] | None = None, include_default: bool = True) ->
         negations += [str(n) for n in doc.get("negations") or []]
         reported += [str(n) for n in doc.get("reported_speech") or []]
         sound_exclusions += [str(n) for n in doc.get("sound_exclusions") or []]
+        rhetorical += [str(n) for n in doc.get("rhetorical") or []]
         for r in doc.get("rules") or []:
             if not isinstance(r, dict) or "id" not in r:
                 raise RuleError(f"{f}: every rule needs an id")
@@ -160,6 +164,7 @@ def load_rules(paths: list[Path] | None = None, include_default: bool = True) ->
             note=r.get("note"),
             sound_patterns=sounds,
             unless=unless,
+            use_negations=bool(r.get("use_negations", True)),
         ))
     return RulePack(rules, categories, negations, reported, [str(p) for p in all_paths],
-                    sound_exclusions)
+                    sound_exclusions, rhetorical)
