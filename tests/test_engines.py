@@ -44,3 +44,29 @@ def test_both_engines_give_the_same_shape(audio, fw_engine):
 def test_unknown_engine_is_a_clear_error():
     with pytest.raises(EngineError, match="unknown engine"):
         load_engine("whisper.cpp")
+
+
+def test_choose_language_falls_back_on_uncertain_or_foreign_guesses():
+    from pipeline.engines.base import choose_language
+
+    assert choose_language({"en": 0.93, "zh": 0.01}) == ("en", 0.93)
+    assert choose_language({"en": 0.439, "zh": 0.038, "cy": 0.2})[0] == "zh"  # filler "哦嗯"
+    assert choose_language({"ko": 0.9, "zh": 0.05})[0] == "zh"
+    assert choose_language({"yue": 0.7, "zh": 0.2})[0] == "yue"  # Cantonese stays Cantonese
+
+
+def test_clean_segments_loops_captions_and_long_segments():
+    from pipeline.engines.base import clean_segments
+
+    words = [Word(i * 1.0, i * 1.0 + 0.9, t, 0.9) for i, t in enumerate(
+        ["你好，", "我是", "催收", "专员。", "你的", "借款", "已经", "逾期", "三十天", "了。", "今天", "必须", "还。",
+         "不然", "上门。"])]
+    segs = [Segment(0.0, 15.0, "".join(w.text for w in words), -0.2, 0.01, 1.2, words),
+            Segment(15.0, 20.0, "請不吝點贊訂閱轉發打賞支持明鏡與點點欄目", -0.5, 0.1, 1.0),
+            Segment(20.0, 25.0, "还钱还钱还钱还钱还钱还钱", -0.3, 0.1, 3.0),
+            Segment(25.0, 26.0, "嗯", -1.5, 0.9, 1.0)]
+    out = clean_segments(segs)
+    assert all(s.end - s.start <= 12.0 for s in out)
+    assert "".join(s.text for s in out[:-1]).startswith("你好，我是催收专员。")
+    assert out[-1].text == "还钱还钱"
+    assert not any("明镜" in s.text for s in out)
