@@ -50,7 +50,7 @@ detect: setup
 	$(BIN)/call-evidence detect --db $(DB)
 
 lint: setup
-	$(BIN)/ruff check pipeline tests
+	$(BIN)/ruff check pipeline tests benchmarks scripts
 
 test: setup lint
 	$(BIN)/pytest -q
@@ -68,3 +68,28 @@ screenshots: setup
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
+
+# Reliability (docs/reliability.md): watch the drop folder, re-hash everything, soak test.
+.PHONY: watch verify soak
+INTERVAL ?= 2
+
+watch: setup
+	$(BIN)/call-evidence watch $(RECORDINGS) --db $(DB) --interval $(INTERVAL) $(ARGS)
+
+verify: setup
+	$(BIN)/call-evidence verify --db $(DB)
+
+# Speed and memory against the bare engines on the same files (docs/benchmarks.md).
+# The full run takes about an hour on 2 cores (bare openai-whisper on a 30-minute call);
+# ARGS="--quick" validates in minutes, ARGS="--skip-openai" leaves out openai-whisper.
+.PHONY: bench eval-detect
+bench: setup
+	$(BIN)/python benchmarks/bench.py --out docs/benchmarks.md $(ARGS)
+
+# Detection precision/recall per category on the labelled corpora and the fixtures.
+eval-detect: setup
+	$(BIN)/call-evidence eval-detect $(ARGS)
+
+# Not part of `make test`: 500 generated recordings, 5% broken, 3 runs killed with SIGKILL.
+soak: setup
+	$(BIN)/python scripts/soak.py $(ARGS)

@@ -53,8 +53,8 @@ def _parse(m: re.Match) -> datetime | None:
             s = re.sub(r"[ _T]", " ", g["iso"], count=1)
             date, time = s.split(" ")
             return datetime.strptime(date + " " + re.sub(r"[-:.]", ":", time), "%Y-%m-%d %H:%M:%S")
-        if g.get("yd"):
-            return datetime.strptime(g["yd"] + g["yt"], "%y%m%d%H%M%S")
+        if g.get("yd"):  # a call recorder's two-digit year is 20yy (Python's %y makes 69-99 19xx)
+            return datetime.strptime("20" + g["yd"] + g["yt"], "%Y%m%d%H%M%S")
     except ValueError:
         return None
     return None

@@ -21,23 +21,41 @@ def cli() -> None:
     """
 
 
+def _engine_options(f):
+    """The options ``transcribe`` and ``watch`` share (engine, model, language, rules...)."""
+    for option in reversed([
+        click.option("--db", "db_path", default="evidence.db", type=click.Path(path_type=Path),
+                     show_default=True, help="SQLite evidence database to create or update."),
+        click.option("--engine", type=click.Choice(["faster-whisper", "openai-whisper"]),
+                     default="faster-whisper", show_default=True),
+        click.option("--model", default=None,
+                     help="Model name or path (default: the bundled multilingual Whisper base)."),
+        click.option("--language", type=LANG_CHOICES, default="auto", show_default=True,
+                     help="Spoken language; 'auto' detects it per file."),
+        click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
+                     show_default=True),
+        click.option("--threads", type=int, default=0,
+                     help="CPU threads for the engine (0: automatic)."),
+        click.option("--rules", "rules", multiple=True, type=click.Path(exists=True, path_type=Path),
+                     help="Extra rule file or folder (YAML), in addition to the bundled rules."),
+        click.option("--no-split-stereo", is_flag=True,
+                     help="Transcribe stereo files as one mix instead of one pass per channel."),
+    ]):
+        f = option(f)
+    return f
+
+
+def _options(engine, model, language, device, threads, rules, no_split_stereo):
+    from .flow import Options
+
+    return Options(engine=engine, model=model, language=None if language == "auto" else language,
+                   device=device, threads=threads, rules=list(rules),
+                   split_stereo=not no_split_stereo)
+
+
 @cli.command()
 @click.argument("folder", default="recordings", type=click.Path(path_type=Path))
-@click.option("--db", "db_path", default="evidence.db", type=click.Path(path_type=Path),
-              show_default=True, help="SQLite evidence database to create or update.")
-@click.option("--engine", type=click.Choice(["faster-whisper", "openai-whisper"]),
-              default="faster-whisper", show_default=True)
-@click.option("--model", default=None,
-              help="Model name or path (default: the bundled multilingual Whisper base).")
-@click.option("--language", type=LANG_CHOICES, default="auto", show_default=True,
-              help="Spoken language; 'auto' detects it per file.")
-@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
-              show_default=True)
-@click.option("--threads", type=int, default=0, help="CPU threads for the engine (0: automatic).")
-@click.option("--rules", "rules", multiple=True, type=click.Path(exists=True, path_type=Path),
-              help="Extra rule file or folder (YAML), in addition to the bundled rules.")
-@click.option("--no-split-stereo", is_flag=True,
-              help="Transcribe stereo files as one mix instead of one pass per channel.")
+@_engine_options
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def transcribe(folder, db_path, engine, model, language, device, threads, rules,
                no_split_stereo, quiet):
@@ -47,7 +65,7 @@ def transcribe(folder, db_path, engine, model, language, device, threads, rules,
     content hash) are skipped, so re-running is cheap and adds nothing.
     Exit code 1 when some files failed (they are recorded with their error).
     """
-    from .flow import FlowError, Options, Pipeline
+    from .flow import FlowError, Pipeline
     from .models import ModelError
     from .store import StoreError
 
@@ -59,9 +77,7 @@ def transcribe(folder, db_path, engine, model, language, device, threads, rules,
         click.echo(f"No recordings found in {folder}/. Drop call recordings there "
                    "(amr, m4a, mp3, wav, aac, 3gp, opus, flac, mp4), or try `make demo`.")
         return
-    opts = Options(engine=engine, model=model, language=None if language == "auto" else language,
-                   device=device, threads=threads, rules=list(rules),
-                   split_stereo=not no_split_stereo)
+    opts = _options(engine, model, language, device, threads, rules, no_split_stereo)
     try:
         summary = Pipeline(opts).run(folder, db_path, progress=not quiet)
     except (FlowError, ModelError, StoreError) as e:
@@ -72,8 +88,77 @@ def transcribe(folder, db_path, engine, model, language, device, threads, rules,
     click.echo(summary.line())
     for path, err in summary.failures:
         click.echo(f"  failed: {path}: {err}", err=True)
+    for path, why in summary.ignored:
+        click.echo(f"  ignored: {path}: {why}", err=True)
     click.echo(f"Evidence database: {db_path}   (browse it with: make browse)")
     if summary.failed:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("folder", default="recordings", type=click.Path(path_type=Path))
+@_engine_options
+@click.option("--interval", type=float, default=2.0, show_default=True,
+              help="Seconds between looks at the folder.")
+@click.option("--stable-polls", type=int, default=3, show_default=True,
+              help="A file is processed once its size and time are unchanged for this many looks.")
+def watch(folder, db_path, engine, model, language, device, threads, rules, no_split_stereo,
+          interval, stable_polls):
+    """Process recordings as they are dropped into FOLDER, until Ctrl-C.
+
+    A file is taken only when it has stopped growing (phones sync slowly).
+    If the folder goes away (unplugged phone, network share) the watcher waits
+    for it.  Ctrl-C stops between two recordings and exits 0; a second Ctrl-C
+    stops at once.  Committed recordings are never lost.
+    """
+    from .flow import FlowError, Pipeline
+    from .models import ModelError
+    from .store import StoreError
+    from .watch import StopFlag, Watcher, install_signal_handlers
+
+    def log(msg: str) -> None:
+        click.echo(msg, err=True)
+
+    stop = StopFlag()
+    install_signal_handlers(stop, log)
+    pipeline = Pipeline(_options(engine, model, language, device, threads, rules, no_split_stereo),
+                        log=log)
+    watcher = Watcher(pipeline, folder, db_path, interval=interval, stable_polls=stable_polls,
+                      stop=stop, log=log)
+    try:
+        summary = watcher.run()
+    except (FlowError, ModelError, StoreError) as e:
+        raise click.ClickException(str(e)) from e
+    except KeyboardInterrupt:
+        click.echo("\nStopped at once: finished recordings are saved; the one in progress "
+                   "will be redone next time.", err=True)
+        sys.exit(130)
+    click.echo(f"Stopped watching {folder}/: {summary.line()}")
+    for path, err in summary.totals.failures:
+        click.echo(f"  failed: {path}: {err}", err=True)
+
+
+@cli.command()
+@click.option("--db", "db_path", default="evidence.db", type=click.Path(path_type=Path),
+              show_default=True)
+@click.option("--verbose", is_flag=True, help="Name every file as it is checked.")
+def verify(db_path, verbose):
+    """Re-hash every original and derived file; report anything changed or missing.
+
+    The database is opened read-only.  Exit code 1 if any file changed, is
+    missing or unreadable, or the database fails its integrity check.
+    """
+    from .verify import VerifyError
+    from .verify import verify as run_verify
+
+    try:
+        report = run_verify(db_path, progress=(lambda m: click.echo(m, err=True)) if verbose else None)
+    except VerifyError as e:
+        raise click.ClickException(str(e)) from e
+    for problem in report.problems:
+        click.echo(problem.line())
+    click.echo(report.line())
+    if not report.ok:
         sys.exit(1)
 
 
@@ -83,11 +168,15 @@ def transcribe(folder, db_path, engine, model, language, device, threads, rules,
 @click.option("--rules", "rules", multiple=True, type=click.Path(exists=True, path_type=Path))
 def detect(db_path, rules):
     """Re-run detection on stored transcripts (after editing rules); no re-transcription."""
-    from .flow import redetect
+    from .flow import FlowError, redetect
+    from .store import StoreError
 
     if not db_path.exists():
         raise click.ClickException(f"database not found: {db_path}")
-    n, total = redetect(db_path, list(rules))
+    try:
+        n, total = redetect(db_path, list(rules))
+    except (FlowError, StoreError) as e:
+        raise click.ClickException(str(e)) from e
     click.echo(f"re-scanned {n} recordings: {total} findings")
 
 
@@ -97,18 +186,42 @@ def detect(db_path, rules):
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Interface to bind. Keep 127.0.0.1 unless you mean to share on a network.")
 @click.option("--port", default=8001, type=int, show_default=True)
+@click.option("--password", "use_password", is_flag=True,
+              help="Require a login (user 'caseworker'); the password is asked for, or read "
+                   "from $CALL_EVIDENCE_PASSWORD. Required when --host is not local.")
 @click.option("--open", "open_browser", is_flag=True, help="Open a web browser.")
-def browse(db_path, host, port, open_browser):
+def browse(db_path, host, port, use_password, open_browser):
     """Open the evidence index in Datasette (read-only, on this machine)."""
-    from .browse import serve_command
+    import os
+
+    from .browse import ACCOUNT, password_env, serve_command
 
     if not db_path.exists():
         raise click.ClickException(f"database not found: {db_path}; run `make transcribe` first")
-    args = serve_command(db_path, host=host, port=port, open_browser=open_browser)
+    env = dict(os.environ)
+    if host not in ("127.0.0.1", "localhost", "::1") and not use_password:
+        raise click.ClickException(
+            f"serving on {host} makes the evidence reachable from the network; add --password")
+    if use_password:
+        password = os.environ.get("CALL_EVIDENCE_PASSWORD") or click.prompt(
+            f"Password for user '{ACCOUNT}'", hide_input=True, confirmation_prompt=True)
+        env.update(password_env(password))
+    args = serve_command(db_path, host=host, port=port, open_browser=open_browser,
+                         password=use_password)
     click.echo(f"Evidence index: http://{host}:{port}/   (Ctrl-C to stop)")
-    import os
+    if use_password:
+        click.echo(f"Log in at http://{host}:{port}/-/login as '{ACCOUNT}'.")
+    os.execvpe(args[0], args, env)
 
-    os.execvp(args[0], args)
+
+def _register_extras() -> None:
+    """Commands defined next to the code they drive (kept out of this thin face)."""
+    from .evaluation.asr import eval_asr_command
+
+    cli.add_command(eval_asr_command)
+
+
+_register_extras()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -4,28 +4,53 @@ Every other module does one stage and knows nothing of the others.  A file
 that fails at any stage is recorded with its error and the batch goes on;
 each recording is committed whole, so a killed run resumes cleanly: files
 already ``done`` (by content hash) are skipped, everything else is redone.
+
+Problems that are not one file's fault (disk full, cache or database not
+writable) stop the run with ``FlowError``/``StoreError`` instead of marking
+every remaining file as failed.  See docs/reliability.md.
 """
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import json
 import os
 import sys
 import time
+import wave
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from . import __version__, ingest, models
 from .detect import Detector, Finding, TimedText, TimedWord
-from .engines import Engine, EngineError, Transcript, load_engine
-from .normalise import NormaliseError, load_wav, normalise
+from .engines import Engine, Transcript, load_engine
+from .normalise import NormaliseError, normalise
 from .store import FindingRow, SegmentRow, Store, StoreError
 
 CHANNEL_LABELS = {0: "channel 1 (left)", 1: "channel 2 (right)"}
+
+# Long recordings are read and transcribed in windows of this length, so a 3-hour
+# call never sits in memory as one float32 array (and Whisper's features for it).
+# Calls shorter than a window are transcribed in one pass, exactly as before.
+WINDOW_SECONDS = 30 * 60
+# A window is cut at the quietest 100 ms in its last minute, so no word is split.
+BOUNDARY_SEARCH_SECONDS = 60
+# A window whose loudest sample is below this (-66 dBFS: digital silence, far
+# below any speech a phone records) is not sent to the engine at all.
+SILENCE_PEAK = 16 / 32768
+SILENT_NOTE = "silent recording: no sound above -66 dBFS, nothing to transcribe"
+NO_SPEECH_NOTE = "no speech recognised"
+# Test-only: print stage events to stderr so a test can kill the process at a known point.
+TRACE_ENV = "CALL_EVIDENCE_TEST_TRACE"
+
+_ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
+_DISK_FULL_TEXT = ("No space left on device", "Disk quota exceeded")
 
 
 class FlowError(RuntimeError):
@@ -52,6 +77,9 @@ class Summary:
     failed: int = 0
     findings: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)
+    ignored: list[tuple[str, str]] = field(default_factory=list)  # links left out, with why
+    handled: list[Path] = field(default_factory=list)  # files looked at (not left by a stop)
+    stopped: bool = False  # a stop was requested and honoured between two recordings
     run_id: int | None = None
     # wall seconds per stage (ingest, normalise, transcribe, detect, store), for benchmarks
     stage_seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
@@ -60,18 +88,36 @@ class Summary:
         return (f"processed {self.processed}, skipped {self.skipped} (already done), "
                 f"failed {self.failed}, findings {self.findings}")
 
+    def add(self, other: Summary) -> None:
+        self.processed += other.processed
+        self.skipped += other.skipped
+        self.failed += other.failed
+        self.findings += other.findings
+        self.failures += other.failures
+        self.ignored += other.ignored
+
 
 @contextmanager
 def run_lock(db_path: Path):
     """One pipeline run per database; a second one exits with a clear message."""
     lock_path = Path(str(db_path) + ".lock")
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock_path, "w") as f:
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        f = open(lock_path, "a+")  # not "w": that would wipe the holder's pid before we know
+    except OSError as e:
+        raise FlowError(f"cannot create the lock file {lock_path}: {e.strerror}. "
+                        "Is the database folder writable?") from e
+    with f:
         try:
             fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as e:
-            raise FlowError(f"another call-evidence run is writing {db_path}; "
+            f.seek(0)
+            holder = f.read().strip()
+            who = f" (process {holder})" if holder.isdigit() else ""
+            raise FlowError(f"another call-evidence run{who} is writing {db_path}; "
                             "wait for it to finish and run again") from e
+        f.seek(0)
+        f.truncate()
         f.write(str(os.getpid()))
         f.flush()
         try:
@@ -107,8 +153,70 @@ def _finding_row(f: Finding) -> FindingRow:
                       citations=f.citations, note=f.note)
 
 
+# ---------------------------------------------------------------------- audio windows
+def _read_float(w: wave.Wave_read, frames: int) -> np.ndarray:
+    """``frames`` 16-bit samples as float32 in [-1, 1], converted in place (one copy)."""
+    out = np.frombuffer(w.readframes(frames), dtype="<i2").astype(np.float32)
+    out *= np.float32(1 / 32768)
+    return out
+
+
+def _quiet_cut(x: np.ndarray, rate: int) -> int:
+    """Where to end a window: the quietest 100 ms in its last minute (a pause in speech)."""
+    frame = rate // 10
+    region = min(len(x), BOUNDARY_SEARCH_SECONDS * rate) // frame * frame
+    if region < frame:
+        return len(x)
+    tail = x[len(x) - region:].reshape(-1, frame)
+    quietest = int(np.argmin(np.square(tail).mean(axis=1)))
+    return len(x) - region + (quietest + 1) * frame - frame // 2
+
+
+def audio_windows(path: Path, window_seconds: float = WINDOW_SECONDS) -> Iterator[tuple[float, np.ndarray]]:
+    """(offset in seconds, float32 samples) for a 16 kHz mono 16-bit wav, one window at a time."""
+    with wave.open(str(path), "rb") as w:
+        if w.getsampwidth() != 2 or w.getnchannels() != 1:
+            raise NormaliseError(f"unexpected normalised audio format in {path}")
+        rate, total = w.getframerate(), w.getnframes()
+        size = max(1, int(window_seconds * rate))
+        pos = 0
+        while pos < total:
+            w.setpos(pos)
+            x = _read_float(w, min(size, total - pos))
+            if pos + len(x) < total:
+                x = x[:_quiet_cut(x, rate)]
+            yield pos / rate, x
+            pos += len(x)
+
+
+def _shift(t: Transcript, offset: float) -> Transcript:
+    if offset:
+        for s in t.segments:
+            s.start, s.end = round(s.start + offset, 3), round(s.end + offset, 3)
+            for w in s.words:
+                w.start, w.end = round(w.start + offset, 3), round(w.end + offset, 3)
+    return t
+
+
 def transcribe_audio(engine: Engine, audio, language: str | None) -> Transcript:
-    return engine.transcribe(load_wav(audio), language=language)
+    """Transcribe a float32 array, or a normalised wav window by window (see ``WINDOW_SECONDS``)."""
+    if isinstance(audio, np.ndarray):
+        return engine.transcribe(audio, language=language)
+    return _transcribe_wav(engine, Path(audio), language)[0]
+
+
+def _transcribe_wav(engine: Engine, path: Path, language: str | None) -> tuple[Transcript, bool]:
+    """The transcript of a normalised wav, and whether any of it was loud enough to transcribe."""
+    parts: list[Transcript] = []
+    for offset, x in audio_windows(path):
+        if not len(x) or float(np.abs(x).max()) < SILENCE_PEAK:
+            continue  # digital silence: nothing to hear, and VAD over hours of it is slow
+        parts.append(_shift(engine.transcribe(x, language=language), offset))
+    if not parts:
+        return Transcript(language, None, []), False
+    main = max(parts, key=lambda t: sum(len(s.text) for s in t.segments))
+    segments = [s for t in parts for s in t.segments]
+    return Transcript(main.language, main.language_probability, segments), True
 
 
 def transcribe_path(engine: Engine, path: Path, language: str | None = None,
@@ -125,18 +233,44 @@ def transcribe_path(engine: Engine, path: Path, language: str | None = None,
 
 
 def _transcribe_normalised(engine: Engine, norm, language: str | None) -> tuple[Transcript, dict]:
-    """Mono: one pass.  Split stereo: one pass per channel, merged by time."""
+    return _transcribe_normalised_noted(engine, norm, language)[:2]
+
+
+def _transcribe_normalised_noted(engine: Engine, norm, language: str | None
+                                 ) -> tuple[Transcript, dict, str | None]:
+    """Mono: one pass.  Split stereo: one pass per channel, merged by time.  Plus a note."""
     if not norm.channel_paths:
-        return transcribe_audio(engine, norm.mix, language), {None: None}
-    parts = []
+        t, heard = _transcribe_wav(engine, norm.mix, language)
+        return t, {None: None}, _note(t, heard)
+    parts, heard = [], False
     for ch, path in enumerate(norm.channel_paths):
-        t = transcribe_audio(engine, path, language)
+        t, h = _transcribe_wav(engine, path, language)
+        heard = heard or h
         for s in t.segments:
             s.channel = ch
         parts.append(t)
     main = max(parts, key=lambda t: sum(len(s.text) for s in t.segments))
     merged = sorted((s for t in parts for s in t.segments), key=lambda s: (s.start, s.channel))
-    return Transcript(main.language, main.language_probability, merged), dict(CHANNEL_LABELS)
+    t = Transcript(main.language, main.language_probability, merged)
+    return t, dict(CHANNEL_LABELS), _note(t, heard)
+
+
+def _note(t: Transcript, heard: bool) -> str | None:
+    if not heard:
+        return SILENT_NOTE
+    return None if t.segments else NO_SPEECH_NOTE
+
+
+# ---------------------------------------------------------------------- environment
+def _disk_full(e: BaseException) -> bool:
+    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return any(t in str(e) for t in _DISK_FULL_TEXT)
+
+
+def _trace(msg: str) -> None:
+    if os.environ.get(TRACE_ENV):
+        print(f"TEST: {msg}", file=sys.stderr, flush=True)
 
 
 class Pipeline:
@@ -176,102 +310,206 @@ class Pipeline:
         finally:
             self.stage_seconds[name] += time.perf_counter() - t0
 
+    # ------------------------------------------------------------------ checks
+    def check_cache_writable(self) -> None:
+        """Fail the run up front, with a clear message, if decoded audio cannot be written."""
+        probe = self.cache_dir / f".write-test-{os.getpid()}"
+        try:
+            self.cache_dir.mkdir(parents=True, exist_ok=True)
+            probe.write_bytes(b"ok")
+            probe.unlink()
+        except OSError as e:
+            raise FlowError(self._cache_message(e)) from e
+
+    def _cache_message(self, e: BaseException) -> str:
+        why = getattr(e, "strerror", None) or str(e)
+        if _disk_full(e):
+            return (f"the disk holding the audio cache {self.cache_dir} is full ({why}). "
+                    "Nothing was half-written; finished recordings are saved. "
+                    "Free some space and run again.")
+        return (f"the audio cache {self.cache_dir} is not writable ({why}). "
+                "Make it writable or set CALL_EVIDENCE_CACHE to a writable folder, then run again.")
+
+    def _is_cache_problem(self, e: BaseException) -> bool:
+        """Disk full, or the cache folder refusing writes: no file's fault, so stop the run."""
+        if _disk_full(e):
+            return True
+        if isinstance(e, OSError) and e.errno in _ENVIRONMENT_ERRNOS:
+            return str(self.cache_dir) in str(getattr(e, "filename", "") or "")
+        return isinstance(e, NormaliseError) and str(self.cache_dir) in str(e) and (
+            "Permission denied" in str(e) or "Read-only file system" in str(e))
+
+    # ------------------------------------------------------------------ one file
     def process_file(self, store: Store, src: ingest.SourceFile, run_id: int) -> int:
-        """Normalise, transcribe, detect and store one file; returns its finding count."""
-        rec = {"id": src.sha256, "path": str(src.path), "file_name": src.path.name,
+        """Normalise, transcribe, detect and store one file; returns its finding count.
+
+        A problem with the file itself is recorded as the recording's error and
+        re-raised; a problem with the machine (disk full, cache not writable) is
+        raised as ``FlowError`` and records nothing, so the file is retried.
+        """
+        shown = ingest.display_path(src.path)
+        rec = {"id": src.sha256, "path": shown, "file_name": ingest.display_path(src.path.name),
                "size": src.size, "mtime": src.mtime, "phone_number": src.meta.phone_number,
                "call_time": src.meta.call_time, "run_id": run_id}
+        stage = "normalise"
         try:
-            with self._stage("normalise"):
-                norm = normalise(src.path, src.sha256, self.cache_dir, self.options.split_stereo)
-        except NormaliseError as e:
-            store.save_failure(rec, str(e))
-            raise
-        info = norm.info
-        rec.update(container=info.container, codec=info.codec, sample_rate=info.sample_rate,
-                   channels=info.channels, duration=info.duration)
-        engine = self.engine  # loaded outside the timed stage: model load is not transcription
-        try:
+            with self._stage("normalise"), self._readable_name(src) as readable:
+                norm = normalise(readable, src.sha256, self.cache_dir, self.options.split_stereo)
+            info = norm.info
+            rec.update(container=info.container, codec=info.codec, sample_rate=info.sample_rate,
+                       channels=info.channels, duration=info.duration)
+            engine = self.engine  # loaded outside the timed stage: model load is not transcription
+            stage = "transcription"
+            _trace(f"transcribing {shown}")
             with self._stage("transcribe"):
-                transcript, speakers = _transcribe_normalised(engine, norm, self.options.language)
-        except Exception as e:
-            store.save_failure(rec, f"transcription failed: {type(e).__name__}: {e}")
+                transcript, speakers, note = _transcribe_normalised_noted(
+                    engine, norm, self.options.language)
+            stage = "detection"
+            with self._stage("detect"):
+                rows = _to_rows(transcript, speakers)
+                findings = detect_rows(self.detector, rows, transcript.language)
+            stage = "hashing the normalised audio"
+            with self._stage("normalise"):
+                derived = [("normalised audio", str(p), ingest.sha256_of(p), p.stat().st_size)
+                           for p in [norm.mix, *norm.channel_paths]]
+        except (StoreError, FlowError, KeyboardInterrupt):
             raise
-        with self._stage("detect"):
-            rows = _to_rows(transcript, speakers)
-            findings = detect_rows(self.detector, rows, transcript.language)
+        except Exception as e:
+            if self._is_cache_problem(e):
+                raise FlowError(self._cache_message(e)) from e
+            if isinstance(e, NormaliseError):
+                message = str(e)
+            elif stage == "transcription":
+                message = f"transcription failed: {type(e).__name__}: {e}"
+            else:
+                message = f"{stage} failed: {type(e).__name__}: {e}"
+            store.save_failure(rec, message[:1000])
+            raise
         rec.update(language=transcript.language, language_probability=transcript.language_probability,
-                   engine=self.options.engine, model=engine.model_name)
+                   engine=self.options.engine, model=engine.model_name, note=note)
         with self._stage("store"):
-            store.save_recording(rec, rows, findings, run_id)
+            store.save_recording(rec, rows, findings, run_id, derived=derived)
+        _trace(f"committed {shown}")
         return len(findings)
 
-    def run(self, folder: Path, db_path: Path, progress: bool = True) -> Summary:
+    @contextmanager
+    def _readable_name(self, src: ingest.SourceFile) -> Iterator[Path]:
+        """The path to hand to ffmpeg: the file itself, or a link with a plain name.
+
+        A name that is not valid UTF-8 cannot be passed through ffmpeg's Python
+        wrapper; a temporary link in the cache (named by content hash) can.
+        """
+        if ingest.name_is_text(src.path):
+            yield src.path
+            return
+        suffix = src.path.suffix if ingest.name_is_text(Path(src.path.suffix)) else ""
+        link = self.cache_dir / f"{src.sha256}.link{suffix}"
+        link.unlink(missing_ok=True)
+        os.symlink(os.path.abspath(src.path), link)
+        try:
+            yield link
+        finally:
+            link.unlink(missing_ok=True)
+
+    # ------------------------------------------------------------------ runs
+    def run(self, folder: Path, db_path: Path, progress: bool = True,
+            should_stop: Callable[[], bool] | None = None) -> Summary:
         folder = Path(folder)
         if not folder.is_dir():
             raise FlowError(f"recordings folder not found: {folder}")
         with run_lock(db_path):
+            self.check_cache_writable()
             store = Store(db_path)
             try:
-                return self._run(store, folder, progress)
+                ignored: list[tuple[Path, str]] = []
+                paths = ingest.discover(folder, ignored)
+                summary = self.run_batch(store, folder, paths, progress, should_stop)
+                summary.ignored = [(ingest.display_path(p), why) for p, why in ignored]
+                return summary
             finally:
                 store.close()
 
-    def _run(self, store: Store, folder: Path, progress: bool) -> Summary:
+    def run_batch(self, store: Store, folder: Path, paths: list[Path], progress: bool = False,
+                  should_stop: Callable[[], bool] | None = None) -> Summary:
+        """Process ``paths`` (found in ``folder``) as one run; the caller holds the run lock."""
         from tqdm import tqdm
 
         summary = Summary()
         self.stage_seconds = summary.stage_seconds
-        paths = ingest.discover(folder)
         known = store.known_statuses()
         run_id = store.start_run(tool_version=__version__, engine=self.options.engine,
                                  model=self.options.model or models.BUNDLED_MODEL,
-                                 folder=str(folder.resolve()), settings=self.settings())
+                                 folder=ingest.display_path(Path(folder).resolve()),
+                                 settings=self.settings())
         summary.run_id = run_id
         bar = tqdm(paths, unit="file", disable=not progress, file=sys.stderr,
                    desc="transcribing")
+        say = (lambda m: bar.write(m, file=sys.stderr)) if progress else self.log
         status = "finished"
         try:
             for path in bar:
-                bar.set_postfix_str(path.name[-40:], refresh=False)
-                self._one(store, folder, path, known, run_id, summary, bar)
+                if should_stop is not None and should_stop():
+                    summary.stopped = True
+                    status = "stopped"
+                    break
+                bar.set_postfix_str(ingest.display_path(path.name)[-40:], refresh=False)
+                self._one(store, folder, path, known, run_id, summary, say)
         except KeyboardInterrupt:
             status = "interrupted"
             raise
+        except (StoreError, FlowError):
+            status = "failed"
+            raise
         finally:
             bar.close()
-            engine_info = {}
-            if self._engine is not None:
-                engine_info = {"engine_version": self._engine.version(),
-                               "model_sha256": self._engine.model_sha256,
-                               "settings": json.dumps(self.settings(), ensure_ascii=False)}
+            self._finish(store, run_id, status, summary)
+        return summary
+
+    def _finish(self, store: Store, run_id: int, status: str, summary: Summary) -> None:
+        engine_info = {}
+        if self._engine is not None:
+            engine_info = {"engine_version": self._engine.version(),
+                           "model_sha256": self._engine.model_sha256,
+                           "settings": json.dumps(self.settings(), ensure_ascii=False)}
+        try:
             store.finish_run(run_id, status=status, processed=summary.processed,
                              skipped=summary.skipped, failed=summary.failed,
                              findings=summary.findings, **engine_info)
-        return summary
+        except StoreError as e:
+            # The database refused the bookkeeping write (disk full...). The run row
+            # stays 'running' and the next run marks it 'interrupted'; do not hide
+            # the error that stopped this run behind this one.
+            if status in ("finished", "stopped"):
+                raise
+            self.log(f"(could not record the end of run {run_id}: {e})")
 
-    def _one(self, store, folder, path, known, run_id, summary, bar) -> None:
+    def _one(self, store, folder, path, known, run_id, summary, say) -> None:
+        shown = ingest.display_path(path)
+        summary.handled.append(path)
         try:
             with self._stage("ingest"):
                 src = ingest.describe(path, folder)
         except OSError as e:
+            # Not recorded in the database: without its content there is no hash to key it.
             summary.failed += 1
-            summary.failures.append((str(path), f"cannot read file: {e}"))
-            bar.write(f"FAILED {path}: cannot read file: {e}")
+            summary.failures.append((shown, f"cannot read file: {e.strerror or e}"))
+            say(f"FAILED {shown}: cannot read file: {e.strerror or e}")
             return
-        store.note_file(src.sha256, str(src.path), src.size, src.mtime)
+        store.note_file(src.sha256, shown, src.size, src.mtime)
         status = known.get(src.sha256)
-        if status == "done" or (status == "failed" and not self.options.retry_failed):
+        if status == "done" or status == "failed-this-run" or (
+                status == "failed" and not self.options.retry_failed):
             summary.skipped += 1
             return
         try:
             n = self.process_file(store, src, run_id)
-        except (NormaliseError, EngineError, OSError, RuntimeError, ValueError) as e:
-            if isinstance(e, StoreError):
-                raise
+        except (StoreError, FlowError):
+            raise
+        except Exception as e:
+            known[src.sha256] = "failed-this-run"  # the same content under another name: no retry
             summary.failed += 1
-            summary.failures.append((str(path), str(e)))
-            bar.write(f"FAILED {path.name}: {e}")
+            summary.failures.append((shown, str(e)))
+            say(f"FAILED {ingest.display_path(path.name)}: {e}")
             return
         known[src.sha256] = "done"
         summary.processed += 1

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -40,11 +41,13 @@ def _is_candidate(p: Path) -> bool:
     return p.suffix.lower() in AUDIO_EXTENSIONS
 
 
-def discover(folder: Path) -> list[Path]:
+def discover(folder: Path, ignored: list[tuple[Path, str]] | None = None) -> list[Path]:
     """Audio/video files below ``folder`` (recursive), sorted, hidden folders skipped.
 
     Symlinks are followed only when they point inside ``folder``: a link must
-    not pull in (or expose) files from elsewhere on the disk.
+    not pull in (or expose) files from elsewhere on the disk.  Links to
+    folders are not followed at all (no loops).  Links that are left out are
+    appended to ``ignored`` as ``(path, reason)`` when a list is given.
     """
     folder = folder.resolve()
     found: list[Path] = []
@@ -55,11 +58,51 @@ def discover(folder: Path) -> list[Path]:
             if not _is_candidate(p):
                 continue
             if p.is_symlink():
-                target = p.resolve()
-                if not target.is_relative_to(folder) or not target.is_file():
+                try:
+                    target = p.resolve(strict=True)
+                except (OSError, RuntimeError):  # dangling link or a loop
+                    if ignored is not None:
+                        ignored.append((p, "link points to nothing"))
+                    continue
+                if not target.is_relative_to(folder):
+                    if ignored is not None:
+                        ignored.append((p, "link points outside the recordings folder"))
+                    continue
+                if not target.is_file():
                     continue
             found.append(p)
     return found
+
+
+def display_path(path: Path | str) -> str:
+    """The path as text that can always be stored and shown.
+
+    Linux file names are bytes; one that is not valid UTF-8 (an old phone, a
+    zip from another system) is shown with ``\\xNN`` escapes for the bad bytes.
+    ``fs_path`` turns that text back into the real path.
+    """
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+_ESCAPED_BYTE = re.compile(r"\\x([0-9a-f]{2})")
+
+
+def fs_path(text: str) -> Path:
+    """Inverse of ``display_path``: the path on disk for a stored path."""
+    p = Path(text)
+    if "\\x" not in text or p.exists():
+        return p
+    raw = _ESCAPED_BYTE.sub(lambda m: chr(0xDC00 + int(m.group(1), 16)), text)
+    return Path(raw)
+
+
+def name_is_text(path: Path) -> bool:
+    """True when the file name is valid UTF-8 (most tools then accept it)."""
+    try:
+        str(path).encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
@@ -73,16 +116,16 @@ def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
 def describe(path: Path, folder: Path) -> SourceFile:
     st = path.stat()
     try:
-        rel = str(path.relative_to(folder.resolve()))
+        rel = display_path(path.relative_to(folder.resolve()))
     except ValueError:
-        rel = str(path)
+        rel = display_path(path)
     return SourceFile(
         path=path,
         rel_path=rel,
         size=st.st_size,
         mtime=datetime.fromtimestamp(st.st_mtime, tz=timezone.utc).isoformat(timespec="seconds"),
         sha256=sha256_of(path),
-        meta=parse_filename(path.name),
+        meta=parse_filename(display_path(path.name)),
     )
 
 

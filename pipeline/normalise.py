@@ -97,7 +97,8 @@ def probe(path: Path) -> AudioInfo:
 def _run_ffmpeg(src: Path, dst: Path, pan: str | None) -> None:
     import ffmpeg
 
-    tmp = dst.with_name(dst.name + ".partial.wav")
+    # per-process name: an ffmpeg orphaned by a killed run must not write into ours
+    tmp = dst.with_name(f"{dst.name}.{os.getpid()}.partial.wav")
     stream = ffmpeg.input(str(src))
     kwargs = {"ac": 1, "ar": SAMPLE_RATE, "acodec": "pcm_s16le", "map": "0:a:0", "vn": None}
     if pan:

@@ -4,12 +4,32 @@ sqlite-utils creates the tables, indexes and full-text search; the per-
 recording write uses plain SQL inside one transaction because sqlite-utils
 commits after each ``insert_all``, and a recording must land whole or not at
 all (an interrupted run never leaves half a transcript behind).
+
+Every write is a short ``BEGIN IMMEDIATE`` transaction in WAL mode with a busy
+timeout, so a browser (Datasette) reading the file never sees "database is
+locked" and never sees half a recording.  SQLite errors on write (disk full,
+read-only file) become ``StoreError`` with a message that says what to do; the
+transaction is rolled back, so the file is never left half-written.
+
+Schema history (``PRAGMA user_version``):
+
+1. the first release;
+2. ``recording_files`` keeps one row per (path, content): a file replaced by
+   different content under the same name keeps its old row, marked
+   ``superseded_at``; ``derived_files`` (files made from a recording, with
+   their sha256, for ``call-evidence verify``); ``recordings.note``.
+   Version-1 databases are migrated in place, in one transaction.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,8 +38,11 @@ import sqlite_utils
 
 from .textnorm import search_index_text
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT_MS = 30_000
+# Test-only: seconds to sleep inside the recording's write transaction, just
+# before COMMIT, so a test can kill the process at that exact point.
+PAUSE_BEFORE_COMMIT_ENV = "CALL_EVIDENCE_TEST_PAUSE_BEFORE_COMMIT"
 
 
 def now() -> str:
@@ -28,6 +51,28 @@ def now() -> str:
 
 class StoreError(RuntimeError):
     """The database cannot be opened or written; the message says why."""
+
+
+def explain(e: sqlite3.Error, path: Path, doing: str = "write to") -> str:
+    """A message a user can act on, for an SQLite error on ``path``."""
+    msg = str(e)
+    low = msg.lower()
+    if "full" in low:
+        why = ("the disk is full. Nothing was half-written: the last recording was rolled back. "
+               "Free some space and run again")
+    elif "readonly" in low or "read-only" in low:
+        why = "the database file or its folder is read-only. Make both writable and run again"
+    elif "locked" in low or "busy" in low:
+        why = (f"another program kept the database locked for more than {BUSY_TIMEOUT_MS // 1000}"
+               " s. Close it (or wait) and run again")
+    elif "unable to open" in low:
+        why = "the file cannot be opened or created (does the folder exist, and is it writable?)"
+    elif "disk i/o" in low:
+        why = ("disk I/O error (disk full, removed or failing?). Nothing was half-written; "
+               "check the disk and run again")
+    else:
+        why = msg
+    return f"cannot {doing} database {path}: {why} [{msg}]"
 
 
 @dataclass
@@ -73,6 +118,8 @@ class Store:
             self.db.enable_wal()
             self.ensure_schema()
         except sqlite3.DatabaseError as e:
+            if isinstance(e, sqlite3.OperationalError):
+                raise StoreError(explain(e, self.path, "open")) from e
             raise StoreError(f"cannot open database {self.path}: {e}") from e
         except OSError as e:
             raise StoreError(f"cannot create database {self.path}: {e}") from e
@@ -83,6 +130,29 @@ class Store:
 
     def close(self) -> None:
         self.db.conn.close()
+
+    @contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One short write transaction; rolled back whole on any error.
+
+        ``BEGIN IMMEDIATE`` takes the write lock up front (waiting up to the
+        busy timeout), so the transaction never fails half-way on a lock, and
+        readers in WAL mode keep reading the last committed state meanwhile.
+        """
+        c = self.conn
+        try:
+            c.execute("BEGIN IMMEDIATE")
+            yield c
+            c.commit()
+        except BaseException as e:
+            if c.in_transaction:
+                try:
+                    c.rollback()
+                except sqlite3.Error:
+                    pass  # SQLite rolls back itself on the next open (WAL)
+            if isinstance(e, sqlite3.OperationalError):
+                raise StoreError(explain(e, self.path)) from e
+            raise
 
     # ------------------------------------------------------------------ schema
     def ensure_schema(self) -> None:
@@ -98,13 +168,16 @@ class Store:
             "phone_number": str, "call_time": str,
             "container": str, "codec": str, "sample_rate": int, "channels": int,
             "duration": float, "language": str, "language_probability": float,
-            "status": str, "error": str, "engine": str, "model": str,
+            "status": str, "error": str, "note": str, "engine": str, "model": str,
             "n_segments": int, "n_findings": int, "run_id": int, "processed_at": str,
         }, pk="id", if_not_exists=True, foreign_keys=[("run_id", "runs", "id")])
-        db["recording_files"].create({
-            "path": str, "recording_id": str, "size": int, "mtime": str,
-            "first_seen": str, "last_seen": str,
-        }, pk="path", if_not_exists=True, foreign_keys=[("recording_id", "recordings", "id")])
+        if "note" not in db["recordings"].columns_dict:
+            db.conn.execute("alter table recordings add column note text")
+        self._migrate_recording_files()
+        db["derived_files"].create({
+            "id": int, "recording_id": str, "kind": str, "path": str, "sha256": str,
+            "size": int, "created_at": str,
+        }, pk="id", if_not_exists=True, foreign_keys=[("recording_id", "recordings", "id")])
         db["segments"].create({
             "id": int, "recording_id": str, "idx": int, "start": float, "end": float,
             "text": str, "text_index": str, "channel": int, "speaker": str,
@@ -126,6 +199,8 @@ class Store:
         for table, cols, unique in (
             ("recordings", ["status"], False), ("recordings", ["phone_number"], False),
             ("recordings", ["call_time"], False), ("recording_files", ["recording_id"], False),
+            ("recording_files", ["path", "recording_id"], True),
+            ("derived_files", ["path"], True), ("derived_files", ["recording_id"], False),
             ("segments", ["recording_id", "idx"], True), ("words", ["segment_id"], False),
             ("words", ["recording_id"], False), ("findings", ["recording_id"], False),
             ("findings", ["category"], False), ("findings", ["severity"], False),
@@ -134,8 +209,47 @@ class Store:
             db[table].create_index(cols, unique=unique, if_not_exists=True)
         if not db["segments_fts"].exists():
             db["segments"].enable_fts(["text_index"], create_triggers=True)
-        db.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+        if db.conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+            db.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         db.conn.commit()
+
+    _RECORDING_FILES_SQL = """create table {name} (
+    id integer primary key,
+    path text not null,
+    recording_id text references recordings(id),
+    size integer,
+    mtime text,
+    first_seen text,
+    last_seen text,
+    superseded_at text
+)"""
+
+    def _migrate_recording_files(self) -> None:
+        """Create ``recording_files`` (one row per path and content), or upgrade a v1 table.
+
+        Version 1 keyed the table by path alone, so a file replaced by new
+        content overwrote the old row.  The upgrade copies every row into the
+        new shape in one transaction (the old rows become the current ones).
+        """
+        c = self.conn
+        t = self.db["recording_files"]
+        if not t.exists():
+            c.execute(self._RECORDING_FILES_SQL.format(name="recording_files"))
+            return
+        if t.pks != ["path"]:
+            return
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            c.execute(self._RECORDING_FILES_SQL.format(name="recording_files_v2"))
+            c.execute("insert into recording_files_v2 (path, recording_id, size, mtime, first_seen,"
+                      " last_seen) select path, recording_id, size, mtime, first_seen, last_seen"
+                      " from recording_files order by path")
+            c.execute("drop table recording_files")
+            c.execute("alter table recording_files_v2 rename to recording_files")
+            c.commit()
+        except BaseException:
+            c.rollback()
+            raise
 
     # ------------------------------------------------------------------ reads
     def status_of(self, sha256: str) -> str | None:
@@ -148,10 +262,13 @@ class Store:
 
     # ------------------------------------------------------------------ runs
     def start_run(self, **fields) -> int:
+        """A new ``runs`` row.  The caller holds the run lock, so any run still marked
+        ``running`` died without finishing (killed, power cut): it is marked so."""
         fields = {**fields, "started_at": now(), "status": "running"}
         if isinstance(fields.get("settings"), dict):
             fields["settings"] = json.dumps(fields["settings"], ensure_ascii=False, sort_keys=True)
-        with self.conn:
+        with self.write():
+            self.conn.execute("update runs set status = 'interrupted' where status = 'running'")
             cur = self.conn.execute(
                 f"insert into runs ({', '.join(fields)}) values ({', '.join('?' * len(fields))})",
                 list(fields.values()))
@@ -159,23 +276,44 @@ class Store:
 
     def finish_run(self, run_id: int, status: str = "finished", **counts) -> None:
         fields = {**counts, "finished_at": now(), "status": status}
-        with self.conn:
+        with self.write():
             self.conn.execute(
                 f"update runs set {', '.join(f'{k} = ?' for k in fields)} where id = ?",
                 [*fields.values(), run_id])
 
     # ------------------------------------------------------------------ writes
     def note_file(self, sha256: str, path: str, size: int, mtime: str) -> None:
-        """Remember that ``path`` held content ``sha256`` (several paths may share one)."""
+        """Remember that ``path`` holds content ``sha256``.
+
+        Several paths may share one content (one recording, several rows), and
+        one path may hold several contents over time (a file replaced under the
+        same name): each (path, content) pair keeps its own row, and rows for
+        other contents at that path are marked ``superseded_at``.
+        """
         t = now()
-        with self.conn:
+        with self.write() as c:
             self._ensure_recording_stub(sha256, path, size, mtime)
-            self.conn.execute(
+            c.execute(
                 "insert into recording_files (path, recording_id, size, mtime, first_seen, last_seen)"
-                " values (?, ?, ?, ?, ?, ?) on conflict(path) do update set"
-                " recording_id = excluded.recording_id, size = excluded.size,"
-                " mtime = excluded.mtime, last_seen = excluded.last_seen",
+                " values (?, ?, ?, ?, ?, ?) on conflict(path, recording_id) do update set"
+                " size = excluded.size, mtime = excluded.mtime, last_seen = excluded.last_seen,"
+                " superseded_at = null",
                 [path, sha256, size, mtime, t, t])
+            c.execute("update recording_files set superseded_at = ? where path = ? and"
+                      " recording_id != ? and superseded_at is null", [t, path, sha256])
+
+    def add_derived(self, recording_id: str, kind: str, path: str, sha256: str, size: int) -> None:
+        """Register a file made from a recording (clip, export) so ``verify`` re-hashes it."""
+        with self.write():
+            self._insert_derived(recording_id, [(kind, path, sha256, size)])
+
+    def _insert_derived(self, recording_id: str, derived: list[tuple[str, str, str, int]]) -> None:
+        self.conn.executemany(
+            "insert into derived_files (recording_id, kind, path, sha256, size, created_at)"
+            " values (?, ?, ?, ?, ?, ?) on conflict(path) do update set"
+            " recording_id = excluded.recording_id, kind = excluded.kind,"
+            " sha256 = excluded.sha256, size = excluded.size, created_at = excluded.created_at",
+            [(recording_id, kind, p, sha, size, now()) for kind, p, sha, size in derived])
 
     def _ensure_recording_stub(self, sha256: str, path: str, size: int, mtime: str) -> None:
         self.conn.execute(
@@ -185,7 +323,7 @@ class Store:
 
     def save_failure(self, recording: dict, error: str) -> None:
         rec = {**recording, "status": "failed", "error": error, "processed_at": now()}
-        with self.conn:
+        with self.write():
             self._upsert_recording(rec)
 
     def _upsert_recording(self, rec: dict) -> None:
@@ -196,13 +334,17 @@ class Store:
             [rec[c] for c in cols])
 
     def save_recording(self, recording: dict, segments: list[SegmentRow],
-                       findings: list[FindingRow], run_id: int | None) -> None:
-        """Replace everything known about one recording in a single transaction."""
+                       findings: list[FindingRow], run_id: int | None,
+                       derived: list[tuple[str, str, str, int]] | None = None) -> None:
+        """Replace everything known about one recording in a single transaction.
+
+        ``derived``: ``(kind, path, sha256, size)`` of files made from it (the
+        normalised audio), registered in the same transaction.
+        """
         sha = recording["id"]
         rec = {**recording, "status": "done", "error": None, "processed_at": now(),
                "n_segments": len(segments), "n_findings": len(findings), "run_id": run_id}
-        c = self.conn
-        with c:
+        with self.write() as c:
             self._upsert_recording(rec)
             self._delete_children(sha)
             seg_ids: dict[int, int] = {}
@@ -219,6 +361,9 @@ class Store:
                     " values (?, ?, ?, ?, ?, ?, ?)",
                     [(seg_ids[s.idx], sha, i, w[0], w[1], w[2], w[3]) for i, w in enumerate(s.words)])
             self._insert_findings(sha, findings, seg_ids, run_id)
+            if derived:
+                self._insert_derived(sha, derived)
+            _test_pause_before_commit(sha)
 
     def _delete_children(self, sha: str, findings_only: bool = False) -> None:
         c = self.conn
@@ -242,7 +387,7 @@ class Store:
         """Re-detection: swap a recording's findings without touching its transcript."""
         seg_ids = dict(self.conn.execute(
             "select idx, id from segments where recording_id = ?", [sha]).fetchall())
-        with self.conn:
+        with self.write():
             self._delete_children(sha, findings_only=True)
             self._insert_findings(sha, findings, seg_ids, run_id)
             self.conn.execute("update recordings set n_findings = ? where id = ?",
@@ -259,3 +404,11 @@ class Store:
             words.setdefault(seg_id, []).append((s, e, t, p))
         return [SegmentRow(idx=r[1], start=r[2], end=r[3], text=r[4], channel=r[5], speaker=r[6],
                            words=words.get(r[0], [])) for r in rows]
+
+
+def _test_pause_before_commit(sha: str) -> None:
+    """Test-only hook (see ``PAUSE_BEFORE_COMMIT_ENV``): announce, then sleep inside the transaction."""
+    pause = os.environ.get(PAUSE_BEFORE_COMMIT_ENV)
+    if pause:
+        print(f"TEST: pausing before commit of {sha}", file=sys.stderr, flush=True)
+        time.sleep(float(pause))

@@ -72,6 +72,8 @@ def search_query(query: str) -> str:
     FTS operators in user input are inert); terms are ANDed.
     """
     terms = []
+    # control characters (a NUL ends an FTS5 string early) are not searchable text
+    query = "".join(" " if unicodedata.category(c) == "Cc" else c for c in query)
     for term in fold(query).split():
         tokens = search_index_text(term).split()
         tokens = [t.replace('"', "") for t in tokens if t.replace('"', "")]

@@ -59,8 +59,8 @@ def test_clean_segments_loops_captions_and_long_segments():
     from pipeline.engines.base import clean_segments
 
     words = [Word(i * 1.0, i * 1.0 + 0.9, t, 0.9) for i, t in enumerate(
-        ["你好，", "我是", "催收", "专员。", "你的", "借款", "已经", "逾期", "三十天", "了。", "今天", "必须", "还。",
-         "不然", "上门。"])]
+        ["你好，", "我是", "催收", "专员。", "你的", "借款", "已经", "逾期", "三十天", "了。",
+         "今天", "必须", "还。", "不然", "上门。"])]
     segs = [Segment(0.0, 15.0, "".join(w.text for w in words), -0.2, 0.01, 1.2, words),
             Segment(15.0, 20.0, "請不吝點贊訂閱轉發打賞支持明鏡與點點欄目", -0.5, 0.1, 1.0),
             Segment(20.0, 25.0, "还钱还钱还钱还钱还钱还钱", -0.3, 0.1, 3.0),
