@@ -40,25 +40,30 @@ def _engine_options(f):
                      help="Extra rule file or folder (YAML), in addition to the bundled rules."),
         click.option("--no-split-stereo", is_flag=True,
                      help="Transcribe stereo files as one mix instead of one pass per channel."),
+        click.option("--jurisdiction", type=click.Choice(["CN", "US"]), default=None,
+                     help="Call-pattern thresholds (night hours, daily caps); default CN."),
     ]):
         f = option(f)
     return f
 
 
-def _options(engine, model, language, device, threads, rules, no_split_stereo):
+def _options(engine, model, language, device, threads, rules, no_split_stereo, jurisdiction=None,
+             call_log=None):
     from .flow import Options
 
     return Options(engine=engine, model=model, language=None if language == "auto" else language,
                    device=device, threads=threads, rules=list(rules),
-                   split_stereo=not no_split_stereo)
+                   split_stereo=not no_split_stereo, jurisdiction=jurisdiction, call_log=call_log)
 
 
 @cli.command()
 @click.argument("folder", default="recordings", type=click.Path(path_type=Path))
 @_engine_options
+@click.option("--call-log", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="A call-log CSV exported from the phone (attempted and connected calls).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def transcribe(folder, db_path, engine, model, language, device, threads, rules,
-               no_split_stereo, quiet):
+               no_split_stereo, jurisdiction, call_log, quiet):
     """Hash, normalise, transcribe and scan every new recording in FOLDER.
 
     Originals are never modified.  Files already in the database (same
@@ -77,7 +82,8 @@ def transcribe(folder, db_path, engine, model, language, device, threads, rules,
         click.echo(f"No recordings found in {folder}/. Drop call recordings there "
                    "(amr, m4a, mp3, wav, aac, 3gp, opus, flac, mp4), or try `make demo`.")
         return
-    opts = _options(engine, model, language, device, threads, rules, no_split_stereo)
+    opts = _options(engine, model, language, device, threads, rules, no_split_stereo,
+                    jurisdiction, call_log)
     try:
         summary = Pipeline(opts).run(folder, db_path, progress=not quiet)
     except (FlowError, ModelError, StoreError) as e:
@@ -85,7 +91,7 @@ def transcribe(folder, db_path, engine, model, language, device, threads, rules,
     except KeyboardInterrupt:
         click.echo("\nInterrupted: finished recordings are saved; run again to continue.", err=True)
         sys.exit(130)
-    click.echo(summary.line())
+    click.echo(summary.line() + f", call-pattern findings {summary.pattern_findings}")
     for path, err in summary.failures:
         click.echo(f"  failed: {path}: {err}", err=True)
     for path, why in summary.ignored:
@@ -103,7 +109,7 @@ def transcribe(folder, db_path, engine, model, language, device, threads, rules,
 @click.option("--stable-polls", type=int, default=3, show_default=True,
               help="A file is processed once its size and time are unchanged for this many looks.")
 def watch(folder, db_path, engine, model, language, device, threads, rules, no_split_stereo,
-          interval, stable_polls):
+          jurisdiction, interval, stable_polls):
     """Process recordings as they are dropped into FOLDER, until Ctrl-C.
 
     A file is taken only when it has stopped growing (phones sync slowly).
@@ -121,8 +127,8 @@ def watch(folder, db_path, engine, model, language, device, threads, rules, no_s
 
     stop = StopFlag()
     install_signal_handlers(stop, log)
-    pipeline = Pipeline(_options(engine, model, language, device, threads, rules, no_split_stereo),
-                        log=log)
+    opts = _options(engine, model, language, device, threads, rules, no_split_stereo, jurisdiction)
+    pipeline = Pipeline(opts, log=log)
     watcher = Watcher(pipeline, folder, db_path, interval=interval, stable_polls=stable_polls,
                       stop=stop, log=log)
     try:
@@ -166,18 +172,84 @@ def verify(db_path, verbose):
 @click.option("--db", "db_path", default="evidence.db", type=click.Path(path_type=Path),
               show_default=True)
 @click.option("--rules", "rules", multiple=True, type=click.Path(exists=True, path_type=Path))
-def detect(db_path, rules):
-    """Re-run detection on stored transcripts (after editing rules); no re-transcription."""
+@click.option("--jurisdiction", type=click.Choice(["CN", "US"]), default=None)
+def detect(db_path, rules, jurisdiction):
+    """Re-run detection on stored transcripts (after editing rules); no re-transcription.
+
+    Call-pattern findings (night calls, daily caps...) are recomputed as well.
+    """
     from .flow import FlowError, redetect
     from .store import StoreError
 
     if not db_path.exists():
         raise click.ClickException(f"database not found: {db_path}")
     try:
-        n, total = redetect(db_path, list(rules))
+        n, total = redetect(db_path, list(rules), jurisdiction)
     except (FlowError, StoreError) as e:
         raise click.ClickException(str(e)) from e
     click.echo(f"re-scanned {n} recordings: {total} findings")
+
+
+@cli.command("import-calls")
+@click.argument("csv_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--db", "db_path", default="evidence.db", type=click.Path(path_type=Path),
+              show_default=True)
+@click.option("--jurisdiction", type=click.Choice(["CN", "US"]), default=None)
+def import_calls(csv_path, db_path, jurisdiction):
+    """Import a call-log CSV from the phone and recompute call-pattern findings.
+
+    Attempts that never connected, and numbers never recorded, count towards the
+    daily caps and Reg F limits.  Re-importing the same file replaces it.
+    """
+    from .flow import FlowError, analyse_calls, run_lock
+    from .store import Store, StoreError
+
+    try:
+        with run_lock(db_path):
+            store = Store(db_path)
+            try:
+                n = analyse_calls(store, jurisdiction, None, csv_path)
+            finally:
+                store.close()
+    except (FlowError, StoreError) as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(f"imported {csv_path}: {n} call-pattern findings")
+
+
+@cli.command("scan-text")
+@click.argument("source", default="-", type=click.File("r", encoding="utf-8-sig"))
+@click.option("--db", "db_path", default=None, type=click.Path(path_type=Path),
+              help="Also store the messages and findings in this evidence database.")
+@click.option("--rules", "rules", multiple=True, type=click.Path(exists=True, path_type=Path))
+def scan_text(source, db_path, rules):
+    """Scan SMS or chat text (one message per line, or a CSV export with date, number and
+    text columns) and print findings as JSON lines."""
+    import json
+
+    from .detect import Detector
+    from .textscan import read_messages, scan
+
+    messages = read_messages(source.read())
+    findings = scan(messages, Detector(rule_paths=list(rules)))
+    for f in findings:
+        click.echo(json.dumps(f, ensure_ascii=False))
+    if db_path is not None:
+        from . import callstore
+        from .flow import FlowError, run_lock
+        from .store import Store, StoreError
+
+        name = "<stdin>" if source.name == "<stdin>" else str(Path(source.name).resolve())
+        try:
+            with run_lock(db_path):
+                store = Store(db_path)
+                try:
+                    callstore.ensure_tables(store)
+                    callstore.save_messages(store, name, messages, findings)
+                finally:
+                    store.close()
+        except (FlowError, StoreError) as e:
+            raise click.ClickException(str(e)) from e
+        click.echo(f"stored {len(messages)} messages, {len(findings)} findings in {db_path}", err=True)
 
 
 @cli.command()
@@ -217,8 +289,10 @@ def browse(db_path, host, port, use_password, open_browser):
 def _register_extras() -> None:
     """Commands defined next to the code they drive (kept out of this thin face)."""
     from .evaluation.asr import eval_asr_command
+    from .evaluation.detect import eval_detect_command
 
     cli.add_command(eval_asr_command)
+    cli.add_command(eval_detect_command)
 
 
 _register_extras()

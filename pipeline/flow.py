@@ -23,11 +23,14 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
 
-from . import __version__, ingest, models
+from . import __version__, callstore, ingest, models
+from .calllog import CallLogError, read_call_log
+from .callpattern import Call, analyse, load_call_rules
 from .detect import Detector, Finding, TimedText, TimedWord
 from .engines import Engine, Transcript, load_engine
 from .normalise import NormaliseError, normalise
@@ -68,6 +71,8 @@ class Options:
     rules: list[Path] = field(default_factory=list)
     cache_dir: Path | None = None
     retry_failed: bool = True
+    jurisdiction: str | None = None  # call-pattern thresholds (data/call_rules.yaml); None: default
+    call_log: Path | None = None  # a phone call-log CSV to import before the call-pattern check
 
 
 @dataclass
@@ -81,6 +86,7 @@ class Summary:
     handled: list[Path] = field(default_factory=list)  # files looked at (not left by a stop)
     stopped: bool = False  # a stop was requested and honoured between two recordings
     run_id: int | None = None
+    pattern_findings: int = 0  # call-pattern findings (night calls, caps...) after this run
     # wall seconds per stage (ingest, normalise, transcribe, detect, store), for benchmarks
     stage_seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
 
@@ -425,6 +431,8 @@ class Pipeline:
                 paths = ingest.discover(folder, ignored)
                 summary = self.run_batch(store, folder, paths, progress, should_stop)
                 summary.ignored = [(ingest.display_path(p), why) for p, why in ignored]
+                summary.pattern_findings = analyse_calls(
+                    store, self.options.jurisdiction, summary.run_id, self.options.call_log)
                 return summary
             finally:
                 store.close()
@@ -516,8 +524,52 @@ class Pipeline:
         summary.findings += n
 
 
-def redetect(db_path: Path, rules: list[Path] | None = None) -> tuple[int, int]:
-    """Re-run detection on stored transcripts (after a rule change); no re-transcription."""
+def _parse_local(iso: str) -> datetime:
+    return datetime.fromisoformat(iso)
+
+
+def merge_calls(rows: list[tuple], stop_refs: set[str]) -> list[Call]:
+    """Recordings and call-log entries as one list of calls; a recording that is the
+    same call as a log entry (same number, start within 2 minutes) is counted once."""
+    logs = [r for r in rows if r[0] == "call_log"]
+    calls = [Call(r[1], _parse_local(r[2]), r[3], r[4], "call_log", r[5]) for r in logs]
+    for kind, number, start, connected, incoming, ref in rows:
+        if kind != "recording":
+            continue
+        t = _parse_local(start)
+        twin = next((c for c in calls if c.source == "call_log" and c.number == number and abs(
+            (c.start.replace(tzinfo=None) - t.replace(tzinfo=None)).total_seconds()) <= 120), None)
+        if twin is not None:
+            twin.ref, twin.connected = ref, True
+            twin.stop_request = ref in stop_refs
+        else:
+            calls.append(Call(number, t, connected, incoming, "recording", ref, ref in stop_refs))
+    return calls
+
+
+def analyse_calls(store: Store, jurisdiction: str | None = None, run_id: int | None = None,
+                  call_log: Path | None = None) -> int:
+    """Import ``call_log`` (if given), then recompute every call-pattern finding."""
+    callstore.ensure_tables(store)
+    if call_log is not None:
+        try:
+            calls = read_call_log(Path(call_log))
+        except (OSError, CallLogError) as e:
+            raise FlowError(f"cannot read the call log {call_log}: {e}") from e
+        callstore.replace_call_log(store, calls, str(Path(call_log).resolve()))
+    rules = load_call_rules(jurisdiction)
+    calls = merge_calls(callstore.stored_calls(store), callstore.recordings_with_stop_requests(store))
+    findings = analyse(calls, rules)
+    callstore.replace_pattern_findings(store, findings, rules["jurisdiction"], run_id)
+    return len(findings)
+
+
+def redetect(db_path: Path, rules: list[Path] | None = None,
+             jurisdiction: str | None = None) -> tuple[int, int]:
+    """Re-run detection on stored transcripts (after a rule change); no re-transcription.
+
+    Returns (recordings re-scanned, findings); call-pattern findings are recomputed too.
+    """
     detector = Detector(rule_paths=rules)
     with run_lock(db_path):
         store = Store(db_path)
@@ -532,6 +584,7 @@ def redetect(db_path: Path, rules: list[Path] | None = None) -> tuple[int, int]:
                 findings = detect_rows(detector, rows, language)
                 store.replace_findings(sha, findings, run_id)
                 total += len(findings)
+            analyse_calls(store, jurisdiction, run_id)
             store.finish_run(run_id, processed=len(recs), findings=total)
             return len(recs), total
         finally:

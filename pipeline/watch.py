@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import ingest
-from .flow import Pipeline, Summary, run_lock
+from .flow import Pipeline, Summary, analyse_calls, run_lock
 from .store import Store
 
 DEFAULT_INTERVAL = 2.0
@@ -123,6 +123,9 @@ class Watcher:
         for p in batch.handled:
             if p in self._seen:
                 self._handled[p] = self._seen[p][0]
+        if batch.processed:
+            batch.pattern_findings = analyse_calls(store, self.pipeline.options.jurisdiction,
+                                                   batch.run_id)
         if batch.processed or batch.failed:
             self.log(f"{time.strftime('%H:%M:%S')} {batch.line()}")
         return batch

@@ -95,3 +95,31 @@ def test_homophone_slips_still_match_with_lower_confidence(detector, heard, cate
 @pytest.mark.parametrize("text", ["他老来得子", "请出示证件"])
 def test_everyday_soundalikes_are_excluded(detector, text):
     assert cats(detector, text) == set()
+
+
+def test_labelled_corpus_meets_the_bar_per_category():
+    """The project's labelled corpus (tests/data): precision and recall >= 0.9 per category."""
+    from pathlib import Path
+
+    from pipeline.evaluation.detect import read_corpus, score_items
+
+    items = read_corpus(Path(__file__).parent / "data" / "detect_corpus.jsonl")
+    assert len(items) >= 400
+    scores = score_items(Detector(), items)
+    low = {c: (round(s.precision, 3), round(s.recall, 3)) for c, s in scores.items()
+           if s.precision < 0.9 or s.recall < 0.9}
+    assert not low, low
+
+
+@pytest.mark.parametrize("text, category", [
+    ("别再打了，我说了我下个月还。", "stop_request"),
+    ("Please stop calling me at work.", "stop_request"),
+    ("你把钱转到我的私人微信上", "money_demand"),
+    ("我们会依法起诉，并上报征信", "legal_claim"),
+])
+def test_more_categories(detector, text, category):
+    assert category in cats(detector, text)
+
+
+def test_rhetorical_negation_still_counts(detector):
+    assert "visit_shaming" in cats(detector, "别以为我们不会上门")

@@ -115,3 +115,11 @@ def test_broken_files_are_recorded_with_readable_errors(e2e):
     assert set(failed) == {"empty.amr", "truncated.m4a", "notes.mp3"}
     assert "empty" in failed["empty.amr"]
     assert all(e and len(e) < 400 for e in failed.values())
+
+
+def test_call_pattern_findings_from_file_names(e2e):
+    c = _db(e2e)
+    night = c.execute("select phone_number, window_start from pattern_findings"
+                      " where category = 'night_call' order by window_start").fetchall()
+    assert [(r["phone_number"], r["window_start"][11:16]) for r in night] == [
+        ("13812345678", "22:30"), ("15012345678", "23:05"), ("+14155550123", "07:45")]

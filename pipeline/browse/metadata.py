@@ -230,6 +230,28 @@ def metadata(db_name: str, jurisdiction: str | None = None, password: bool = Fal
                             "citations": "Rules this may breach / 可能违反的规定",
                         },
                     },
+                    "pattern_findings": {
+                        "title": "Call-pattern findings / 来电规律",
+                        "description": "Night calls, daily caps, unanswered attempts, number "
+                                       "rotation, Reg F 7-in-7 and calls after a stop request, from "
+                                       "call times and the phone's call log. " + REVIEW,
+                        "sort": "window_start",
+                        "facets": ["category", "rule_id", "phone_number"],
+                    },
+                    "call_log": {"title": "Call log / 通话记录",
+                                 "description": "Imported from the phone (call-evidence "
+                                                "import-calls): attempts and connected calls.",
+                                 "facets": ["phone_number", "connected"]},
+                    "messages": {"title": "Messages / 短信", "fts_table": "messages_fts",
+                                 "fts_pk": "id",
+                                 "description": "SMS/chat text scanned with call-evidence scan-text."},
+                    "message_findings": {"title": "Message findings / 短信疑似违规",
+                                         "description": REVIEW,
+                                         "facets": ["category", "severity"]},
+                    "messages_fts": {"hidden": True},
+                    "derived_files": {"title": "Derived files / 派生文件",
+                                      "description": "Files made from recordings, with sha256 "
+                                                     "(checked by call-evidence verify)."},
                     "words": {"title": "Words / 词", "hidden": True},
                     "segments_fts": {"hidden": True},
                     "recording_files": {"title": "File paths / 文件路径"},

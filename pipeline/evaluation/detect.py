@@ -123,3 +123,74 @@ def format_scores(title: str, scores: dict[str, Score], show_errors: int = 0) ->
             for kind, ident, text in s.errors[:show_errors]:
                 lines.append(f"  {kind} {c:<14} {ident}: {text}")
     return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------- command
+def _repo_root() -> Path:
+    return Path(__file__).resolve().parents[2]
+
+
+def fixture_scenes() -> list[dict]:
+    return json.loads((_repo_root() / "tests" / "fixtures" / "scenes.json").read_text(encoding="utf-8"))
+
+
+def transcribe_fixtures(db_path: Path) -> Path:
+    """Run the real pipeline over the committed audio fixtures into ``db_path``."""
+    from ..flow import Options, Pipeline
+
+    Pipeline(Options()).run(_repo_root() / "tests" / "fixtures" / "audio", db_path, progress=False)
+    return db_path
+
+
+def _eval_detect(corpus: tuple[Path, ...], fixtures_db: Path | None, audio: bool,
+                 errors: int) -> None:
+    import sys
+    import tempfile
+
+    import click
+
+    detector = Detector()
+    ok = True
+    for path in corpus or (_repo_root() / "tests" / "data" / "detect_corpus.jsonl",
+                           _repo_root() / "tests" / "data" / "detect_heldout.jsonl"):
+        if not Path(path).exists():
+            continue
+        items = read_corpus(Path(path))
+        scores = score_items(detector, items)
+        click.echo(format_scores(f"{Path(path).name} ({len(items)} utterances)", scores, errors))
+        click.echo()
+        ok &= all(s.precision >= 0.9 and s.recall >= 0.9 for s in scores.values())
+    if audio:
+        db = fixtures_db
+        if db is None:
+            db = Path(tempfile.mkdtemp(prefix="eval-detect-")) / "fixtures.db"
+            click.echo("transcribing the audio fixtures with the real pipeline ...", err=True)
+            transcribe_fixtures(db)
+        scores = score_fixture_db(db, fixture_scenes())
+        click.echo(format_scores("audio fixtures (transcripts, per scripted sentence)", scores, errors))
+        rec = Score(sum(s.tp for s in scores.values()), 0, sum(s.fn for s in scores.values())).recall
+        click.echo(f"overall recall on the audio fixtures: {rec:.3f}")
+    sys.exit(0 if ok else 1)
+
+
+def _command():
+    import click
+
+    @click.command("eval-detect")
+    @click.option("--corpus", "corpus", multiple=True, type=click.Path(exists=True, path_type=Path),
+                  help="Labelled JSONL corpus (default: tests/data/detect_corpus.jsonl and "
+                       "detect_heldout.jsonl).")
+    @click.option("--fixtures-db", type=click.Path(exists=True, path_type=Path),
+                  help="An evidence database made from tests/fixtures/audio (else one is made).")
+    @click.option("--no-audio", is_flag=True, help="Skip the audio fixtures (no transcription).")
+    @click.option("--errors", type=int, default=0, help="Show this many errors per category.")
+    def eval_detect(corpus, fixtures_db, no_audio, errors):
+        """Precision and recall of detection per category: on the labelled text corpora,
+        and on the audio fixtures' transcripts (so recogniser errors are in the loop).
+        Exit code 1 when a corpus category is below 0.9."""
+        _eval_detect(corpus, fixtures_db, not no_audio, errors)
+
+    return eval_detect
+
+
+eval_detect_command = _command()
