@@ -35,7 +35,10 @@ def _engine_options(f):
         click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default="auto",
                      show_default=True),
         click.option("--threads", type=int, default=0,
-                     help="CPU threads for the engine (0: automatic)."),
+                     help="CPU threads per transcribing worker (0: automatic)."),
+        click.option("--workers", type=int, default=0,
+                     help="Files transcribed at once (0: automatic, 2 on a 2-core machine; "
+                          "openai-whisper always 1)."),
         click.option("--rules", "rules", multiple=True, type=click.Path(exists=True, path_type=Path),
                      help="Extra rule file or folder (YAML), in addition to the bundled rules."),
         click.option("--no-split-stereo", is_flag=True,
@@ -47,12 +50,12 @@ def _engine_options(f):
     return f
 
 
-def _options(engine, model, language, device, threads, rules, no_split_stereo, jurisdiction=None,
-             call_log=None):
+def _options(engine, model, language, device, threads, workers, rules, no_split_stereo,
+             jurisdiction=None, call_log=None):
     from .flow import Options
 
     return Options(engine=engine, model=model, language=None if language == "auto" else language,
-                   device=device, threads=threads, rules=list(rules),
+                   device=device, threads=threads, workers=workers, rules=list(rules),
                    split_stereo=not no_split_stereo, jurisdiction=jurisdiction, call_log=call_log)
 
 
@@ -62,7 +65,7 @@ def _options(engine, model, language, device, threads, rules, no_split_stereo, j
 @click.option("--call-log", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A call-log CSV exported from the phone (attempted and connected calls).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def transcribe(folder, db_path, engine, model, language, device, threads, rules,
+def transcribe(folder, db_path, engine, model, language, device, threads, workers, rules,
                no_split_stereo, jurisdiction, call_log, quiet):
     """Hash, normalise, transcribe and scan every new recording in FOLDER.
 
@@ -82,7 +85,7 @@ def transcribe(folder, db_path, engine, model, language, device, threads, rules,
         click.echo(f"No recordings found in {folder}/. Drop call recordings there "
                    "(amr, m4a, mp3, wav, aac, 3gp, opus, flac, mp4), or try `make demo`.")
         return
-    opts = _options(engine, model, language, device, threads, rules, no_split_stereo,
+    opts = _options(engine, model, language, device, threads, workers, rules, no_split_stereo,
                     jurisdiction, call_log)
     try:
         summary = Pipeline(opts).run(folder, db_path, progress=not quiet)
@@ -108,8 +111,8 @@ def transcribe(folder, db_path, engine, model, language, device, threads, rules,
               help="Seconds between looks at the folder.")
 @click.option("--stable-polls", type=int, default=3, show_default=True,
               help="A file is processed once its size and time are unchanged for this many looks.")
-def watch(folder, db_path, engine, model, language, device, threads, rules, no_split_stereo,
-          jurisdiction, interval, stable_polls):
+def watch(folder, db_path, engine, model, language, device, threads, workers, rules,
+          no_split_stereo, jurisdiction, interval, stable_polls):
     """Process recordings as they are dropped into FOLDER, until Ctrl-C.
 
     A file is taken only when it has stopped growing (phones sync slowly).
@@ -127,7 +130,8 @@ def watch(folder, db_path, engine, model, language, device, threads, rules, no_s
 
     stop = StopFlag()
     install_signal_handlers(stop, log)
-    opts = _options(engine, model, language, device, threads, rules, no_split_stereo, jurisdiction)
+    opts = _options(engine, model, language, device, threads, workers, rules, no_split_stereo,
+                    jurisdiction)
     pipeline = Pipeline(opts, log=log)
     watcher = Watcher(pipeline, folder, db_path, interval=interval, stable_polls=stable_polls,
                       stop=stop, log=log)

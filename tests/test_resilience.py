@@ -128,7 +128,8 @@ def assert_consistent(db: Path) -> None:
 def _spawn(folder: Path, db: Path, cache: Path, **env) -> subprocess.Popen:
     e = {**os.environ, "CALL_EVIDENCE_CACHE": str(cache.parent), "HF_HUB_OFFLINE": "1", **env}
     return subprocess.Popen([str(CLI), "transcribe", str(folder), "--db", str(db), "--quiet",
-                             "--threads", "2"], env=e, stderr=subprocess.PIPE, text=True)
+                             "--threads", "2", "--workers", "1"], env=e, stderr=subprocess.PIPE,
+                            text=True)
 
 
 def _wait_for(proc: subprocess.Popen, needle: str, count: int = 1, timeout: float = 120) -> list[str]:

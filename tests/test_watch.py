@@ -23,9 +23,11 @@ from .test_resilience import StandInEngine, assert_consistent, pipeline, tone_wa
 CLI = Path(sys.executable).parent / "call-evidence"
 
 
-def _watcher(tmp_path: Path, folder: Path, engine=None, **kw) -> tuple[Watcher, list[str]]:
+def _watcher(tmp_path: Path, folder: Path, engine=None, workers: int = 1,
+             **kw) -> tuple[Watcher, list[str]]:
     logs: list[str] = []
-    w = Watcher(pipeline(tmp_path, engine), folder, tmp_path / "e.db", log=logs.append, **kw)
+    w = Watcher(pipeline(tmp_path, engine, workers=workers), folder, tmp_path / "e.db",
+                log=logs.append, **kw)
     return w, logs
 
 
@@ -172,3 +174,19 @@ def test_zero_length_wav_header_only_while_syncing_is_not_taken_early(tmp_path):
     finally:
         store.close()
     assert [s for _, s, _ in _statuses(tmp_path / "e.db")] == ["done"]
+
+
+def test_stop_with_two_workers_finishes_what_is_in_flight(tmp_path):
+    folder = tmp_path / "rec"
+    for i in range(5):
+        tone_wav(folder / f"{i}.wav", 0.5, 300 + 100 * i, seed=i)
+    stop = StopFlag()
+    engine = StandInEngine(on_call=lambda e: stop.set(), delay=0.2)
+    w, _ = _watcher(tmp_path, folder, engine, workers=2, interval=0.05, stable_polls=2, stop=stop)
+    t = threading.Thread(target=w.run)
+    t.start()
+    t.join(30)
+    assert not t.is_alive()
+    done = [s for _, s, _ in _statuses(tmp_path / "e.db") if s == "done"]
+    assert 1 <= w.summary.totals.processed == len(done) <= 2  # in-flight work is kept, no more
+    assert_consistent(tmp_path / "e.db")

@@ -11,12 +11,17 @@ from .base import Engine, EngineError, Segment, Transcript, Word
 ENGINES = ("faster-whisper", "openai-whisper")
 
 
-def load_engine(name: str, model: str | None = None, device: str = "auto", threads: int = 0) -> Engine:
-    """Load ``name`` once with ``model`` (``None``/``"base"``: the bundled base model)."""
+def load_engine(name: str, model: str | None = None, device: str = "auto", threads: int = 0,
+                workers: int = 1) -> Engine:
+    """Load ``name`` once with ``model`` (``None``/``"base"``: the bundled base model).
+
+    ``workers`` > 1 lets that many threads transcribe at once (faster-whisper only);
+    ``threads`` is then the CPU threads each of them uses.
+    """
     if name == "faster-whisper":
         from .faster import FasterWhisperEngine
 
-        return FasterWhisperEngine(model, device=device, threads=threads)
+        return FasterWhisperEngine(model, device=device, threads=threads, workers=workers)
     if name == "openai-whisper":
         from .openai_whisper import OpenAIWhisperEngine
 

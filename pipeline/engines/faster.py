@@ -24,7 +24,7 @@ class FasterWhisperEngine:
 
     def __init__(self, model: str | None = None, device: str = "auto", threads: int = 0,
                  compute_type: str | None = None, vad: str | bool = "auto", beam_size: int = 5,
-                 zh_prompt: bool = False, batch_size: int = 8):
+                 zh_prompt: bool = False, batch_size: int = 8, workers: int = 1):
         from faster_whisper import WhisperModel
 
         info = models.resolve(model)
@@ -36,6 +36,8 @@ class FasterWhisperEngine:
         self.beam_size = beam_size
         self.zh_prompt = zh_prompt
         self.batch_size = batch_size
+        self.workers = max(1, workers)
+        self.threads = threads
         self._batched_pipeline = None
         try:
             self._model = WhisperModel(
@@ -43,6 +45,7 @@ class FasterWhisperEngine:
                 device=self.device,
                 compute_type=self.compute_type,
                 cpu_threads=threads,
+                num_workers=max(1, workers),
                 local_files_only=info.ct2_dir is None and _offline(),
             )
         except Exception as e:
@@ -56,7 +59,8 @@ class FasterWhisperEngine:
     def settings(self) -> dict:
         return {"device": self.device, "compute_type": self.compute_type, "vad": self.vad,
                 "beam_size": self.beam_size, "word_timestamps": True, "zh_prompt": self.zh_prompt,
-                "batch_size_long_audio": self.batch_size,
+                "batch_size_long_audio": self.batch_size, "workers": self.workers,
+                "cpu_threads": self.threads,
                 "condition_on_previous_text": False}
 
     def _decode(self, audio: np.ndarray, language: str | None):
