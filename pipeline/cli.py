@@ -45,18 +45,22 @@ def _engine_options(f):
                      help="Transcribe stereo files as one mix instead of one pass per channel."),
         click.option("--jurisdiction", type=click.Choice(["CN", "US"]), default=None,
                      help="Call-pattern thresholds (night hours, daily caps); default CN."),
+        click.option("--script", type=click.Choice(["simplified", "traditional"]),
+                     default="simplified", show_default=True,
+                     help="Chinese characters in stored transcripts."),
     ]):
         f = option(f)
     return f
 
 
 def _options(engine, model, language, device, threads, workers, rules, no_split_stereo,
-             jurisdiction=None, call_log=None):
+             jurisdiction=None, script="simplified", call_log=None):
     from .flow import Options
 
     return Options(engine=engine, model=model, language=None if language == "auto" else language,
                    device=device, threads=threads, workers=workers, rules=list(rules),
-                   split_stereo=not no_split_stereo, jurisdiction=jurisdiction, call_log=call_log)
+                   split_stereo=not no_split_stereo, jurisdiction=jurisdiction, script=script,
+                   call_log=call_log)
 
 
 @cli.command()
@@ -66,7 +70,7 @@ def _options(engine, model, language, device, threads, workers, rules, no_split_
               help="A call-log CSV exported from the phone (attempted and connected calls).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def transcribe(folder, db_path, engine, model, language, device, threads, workers, rules,
-               no_split_stereo, jurisdiction, call_log, quiet):
+               no_split_stereo, jurisdiction, script, call_log, quiet):
     """Hash, normalise, transcribe and scan every new recording in FOLDER.
 
     Originals are never modified.  Files already in the database (same
@@ -86,7 +90,7 @@ def transcribe(folder, db_path, engine, model, language, device, threads, worker
                    "(amr, m4a, mp3, wav, aac, 3gp, opus, flac, mp4), or try `make demo`.")
         return
     opts = _options(engine, model, language, device, threads, workers, rules, no_split_stereo,
-                    jurisdiction, call_log)
+                    jurisdiction, script, call_log)
     try:
         summary = Pipeline(opts).run(folder, db_path, progress=not quiet)
     except (FlowError, ModelError, StoreError) as e:
@@ -112,7 +116,7 @@ def transcribe(folder, db_path, engine, model, language, device, threads, worker
 @click.option("--stable-polls", type=int, default=3, show_default=True,
               help="A file is processed once its size and time are unchanged for this many looks.")
 def watch(folder, db_path, engine, model, language, device, threads, workers, rules,
-          no_split_stereo, jurisdiction, interval, stable_polls):
+          no_split_stereo, jurisdiction, script, interval, stable_polls):
     """Process recordings as they are dropped into FOLDER, until Ctrl-C.
 
     A file is taken only when it has stopped growing (phones sync slowly).
@@ -131,7 +135,7 @@ def watch(folder, db_path, engine, model, language, device, threads, workers, ru
     stop = StopFlag()
     install_signal_handlers(stop, log)
     opts = _options(engine, model, language, device, threads, workers, rules, no_split_stereo,
-                    jurisdiction)
+                    jurisdiction, script)
     pipeline = Pipeline(opts, log=log)
     watcher = Watcher(pipeline, folder, db_path, interval=interval, stable_polls=stable_polls,
                       stop=stop, log=log)

@@ -36,6 +36,7 @@ from .detect import Detector, Finding, TimedText, TimedWord
 from .engines import Engine, Transcript, load_engine
 from .normalise import NormaliseError, normalise
 from .store import FindingRow, SegmentRow, Store, StoreError
+from .textnorm import to_traditional
 
 CHANNEL_LABELS = {0: "channel 1 (left)", 1: "channel 2 (right)"}
 
@@ -91,6 +92,7 @@ class Options:
     rules: list[Path] = field(default_factory=list)
     cache_dir: Path | None = None
     retry_failed: bool = True
+    script: str = "simplified"  # Chinese output: "simplified" or "traditional"
     workers: int = 0  # files transcribed at once; 0: automatic (one per 1-2 cores, faster-whisper)
     jurisdiction: str | None = None  # call-pattern thresholds (data/call_rules.yaml); None: default
     call_log: Path | None = None  # a phone call-log CSV to import before the call-pattern check
@@ -153,14 +155,63 @@ def run_lock(db_path: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def _to_rows(transcript: Transcript, speakers: dict[int | None, str | None]) -> list[SegmentRow]:
+def _to_rows(transcript: Transcript, speakers: dict[int | None, str | None],
+             script: str = "simplified") -> list[SegmentRow]:
+    """Segments as stored; Chinese in Simplified unless the user asked for Traditional
+    (engines always answer in Simplified; detection folds to Simplified either way)."""
+    conv = to_traditional if script == "traditional" else (lambda t: t)
     return [
-        SegmentRow(idx=i, start=s.start, end=s.end, text=s.text, channel=s.channel,
+        SegmentRow(idx=i, start=s.start, end=s.end, text=conv(s.text), channel=s.channel,
                    speaker=speakers.get(s.channel), avg_logprob=s.avg_logprob,
                    no_speech_prob=s.no_speech_prob, compression_ratio=s.compression_ratio,
-                   words=[(w.start, w.end, w.text, w.probability) for w in s.words])
+                   words=[(w.start, w.end, conv(w.text), w.probability) for w in s.words])
         for i, s in enumerate(transcript.segments)
     ]
+
+
+LANGUAGE_SIDECAR = ".lang"  # "call.amr.lang" holding "en" overrides the language for call.amr
+IDENTITY_WINDOW_SECONDS = 45.0
+
+
+def file_language(path: Path, default: str | None) -> str | None:
+    """Per-file language override: a text file next to the recording named
+    ``<file name>.lang`` containing a code such as ``zh``, ``en`` or ``yue``."""
+    side = path.with_name(path.name + LANGUAGE_SIDECAR)
+    try:
+        code = side.read_text(encoding="utf-8").strip().lower()
+    except OSError:
+        return default
+    return code or default
+
+
+def identity_check(findings: list[FindingRow], rows: list[SegmentRow]) -> list[FindingRow]:
+    """Failure to identify: no caller identification heard in the first 45 seconds.
+
+    Identification phrases are rules of category ``identification`` (a signal, not a
+    violation); they are used here and not stored.
+    """
+    early = [f for f in findings if f.category == "identification"
+             and (f.start is None or f.start <= IDENTITY_WINDOW_SECONDS)]
+    kept = [f for f in findings if f.category != "identification"]
+    speech = [r for r in rows if r.start <= IDENTITY_WINDOW_SECONDS and r.text.strip()]
+    # Checked only on calls that already hold another possible violation: there the
+    # missing identification is part of the conduct; a polite reminder is left alone.
+    conduct = [f for f in kept if f.category not in ("legal_claim", "stop_request")]
+    if early or sum(r.end - r.start for r in speech) < 3.0 or not conduct:
+        return kept
+    first = speech[0]
+    return kept + [FindingRow(
+        segment_idx=first.idx, rule_id="NO_IDENTIFICATION_FIRST_45S", category="identity",
+        severity="low", matched_text="", quote=" ".join(r.text for r in speech[:3])[:120],
+        start=first.start, end=speech[min(2, len(speech) - 1)].end, confidence=None,
+        speaker=first.speaker,
+        citations=[{"id": "NIFA2018_15", "jurisdiction": "CN",
+                    "instrument": "互联网金融逾期债务催收自律公约（试行） (NIFA 2018)", "article": "Art. 15"},
+                   {"id": "FDCPA_1692E11", "jurisdiction": "US", "instrument": "FDCPA 15 U.S.C.",
+                    "article": "§1692e(11), §1692d(6)"}],
+        note="possible violation — for human review; no institution or collector "
+             "identification was recognised in the first 45 seconds (the recording may "
+             "start late, or the words may have been misheard)")]
 
 
 def detect_rows(detector: Detector, rows: list[SegmentRow], language: str | None) -> list[FindingRow]:
@@ -412,11 +463,11 @@ class Pipeline:
             _trace(f"transcribing {shown}")
             with self._stage("transcribe"):
                 transcript, speakers, note = _transcribe_normalised_noted(
-                    engine, norm, self.options.language)
+                    engine, norm, file_language(src.path, self.options.language))
             stage = "detection"
             with self._stage("detect"):
-                rows = _to_rows(transcript, speakers)
-                findings = detect_rows(self.detector, rows, transcript.language)
+                rows = _to_rows(transcript, speakers, self.options.script)
+                findings = identity_check(detect_rows(self.detector, rows, transcript.language), rows)
             stage = "hashing the normalised audio"
             with self._stage("normalise"):
                 derived = [("normalised audio", str(p), ingest.sha256_of(p), p.stat().st_size)
@@ -659,7 +710,7 @@ def redetect(db_path: Path, rules: list[Path] | None = None,
             total = 0
             for sha, language in recs:
                 rows = store.load_segments(sha)
-                findings = detect_rows(detector, rows, language)
+                findings = identity_check(detect_rows(detector, rows, language), rows)
                 store.replace_findings(sha, findings, run_id)
                 total += len(findings)
             analyse_calls(store, jurisdiction, run_id)

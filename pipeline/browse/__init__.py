@@ -16,7 +16,13 @@ from .metadata import ACCOUNT, PASSWORD_ENV, metadata
 # Datasette loads this package through the ``datasette`` entry point; the hook
 # implementations live in ``plugin`` and are re-exported here so that Datasette
 # also finds this package's ``templates/`` folder.
-from .plugin import asgi_wrapper, prepare_connection, register_routes, render_cell  # noqa: F401
+from .plugin import (  # noqa: F401
+    asgi_wrapper,
+    extra_css_urls,
+    prepare_connection,
+    register_routes,
+    render_cell,
+)
 
 
 def write_metadata(db_path: Path, password: bool = False) -> Path:

@@ -204,9 +204,26 @@ async def overview_route(datasette, request):
     return Response.html(html)
 
 
+# Internal columns (the per-character search index) stay out of sight on every page.
+HIDDEN_COLUMNS_CSS = "\n".join(
+    f".col-{c} {{ display: none; }}" for c in ("text_index",)
+) + "\n.ce-player audio { height: 2em; vertical-align: middle; }\n"
+
+
+async def css_route(request):
+    return Response(HIDDEN_COLUMNS_CSS, content_type="text/css; charset=utf-8",
+                    headers={"cache-control": "max-age=3600"})
+
+
+@hookimpl
+def extra_css_urls():
+    return [f"{BASE}/ce.css"]
+
+
 @hookimpl
 def register_routes():
     return [
+        (rf"^{BASE}/ce\.css$", css_route),
         (rf"^{BASE}/clip/(?P<rid>{_SHA})/(?P<start>{_NUM})-(?P<end>{_NUM})\.mp3$", clip_route),
         (rf"^{BASE}/audio/(?P<rid>{_SHA})\.mp3$", audio_route),
         (rf"^{BASE}/overview/(?P<db>[^/]+)$", overview_route),
