@@ -207,7 +207,11 @@ async def overview_route(datasette, request):
 # Internal columns (the per-character search index) stay out of sight on every page.
 HIDDEN_COLUMNS_CSS = "\n".join(
     f".col-{c} {{ display: none; }}" for c in ("text_index",)
-) + "\n.ce-player audio { height: 2em; vertical-align: middle; }\n"
+) + """
+.ce-player audio { height: 2em; vertical-align: middle; }
+td.col-quote, td.col-snippet, td.col-text, td.col-detail { min-width: 16em; }
+td.col-recording_id, td.col-rule_id { word-break: break-all; }
+"""
 
 
 async def css_route(request):
