@@ -7,7 +7,6 @@ phones and sync tools write those while a transfer is still running.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .callmeta import CallMeta, parse_filename
+from .hashing import sha256_file as sha256_of
 
 AUDIO_EXTENSIONS = frozenset(
     ".amr .awb .m4a .mp3 .wav .aac .3gp .3gpp .opus .ogg .oga .flac .mp4 .m4b .wma .webm .caf "
@@ -105,12 +105,6 @@ def name_is_text(path: Path) -> bool:
     return True
 
 
-def sha256_of(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def describe(path: Path, folder: Path) -> SourceFile:

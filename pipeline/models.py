@@ -11,7 +11,6 @@ very same weights, which keeps engine comparisons honest.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -19,6 +18,8 @@ import struct
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+
+from .hashing import sha256_file  # noqa: F401 (re-exported)
 
 BUNDLED_MODEL = "base"
 BUNDLED_SHA256 = "d01c3014881c9c6f3133c182f3d2887eb6ca1c789a7538c5c007196857a0a6a9"
@@ -49,12 +50,6 @@ def cache_root() -> Path:
     return base / "call-evidence"
 
 
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def _package_data(package: str) -> Path:
