@@ -94,31 +94,52 @@ def probe(path: Path) -> AudioInfo:
         raise NormaliseError(f"not a readable audio file ({reason})") from e
 
 
-def _run_ffmpeg(src: Path, dst: Path, pan: str | None) -> None:
+_PCM = {"ac": 1, "ar": SAMPLE_RATE, "acodec": "pcm_s16le"}
+
+
+def _partial(dst: Path) -> Path:
+    # per-process name: an ffmpeg orphaned by a killed run must not write into ours
+    return dst.with_name(f"{dst.name}.{os.getpid()}.partial.wav")
+
+
+def _run(outputs, tmps: list[Path], dsts: list[Path]) -> None:
+    """Run one ffmpeg command line; move its outputs into place only if all succeeded."""
     import ffmpeg
 
-    # per-process name: an ffmpeg orphaned by a killed run must not write into ours
-    tmp = dst.with_name(f"{dst.name}.{os.getpid()}.partial.wav")
-    stream = ffmpeg.input(str(src))
-    kwargs = {"ac": 1, "ar": SAMPLE_RATE, "acodec": "pcm_s16le", "map": "0:a:0", "vn": None}
-    if pan:
-        kwargs["af"] = pan
     try:
-        (
-            stream.output(str(tmp), **kwargs)
-            .global_args("-nostdin", "-hide_banner", "-loglevel", "error")
-            .overwrite_output()
-            .run(cmd=ffmpeg_exe(), capture_stdout=True, capture_stderr=True)
-        )
+        (outputs.global_args("-nostdin", "-hide_banner", "-loglevel", "error")
+         .overwrite_output().run(cmd=ffmpeg_exe(), capture_stdout=True, capture_stderr=True))
     except ffmpeg.Error as e:
-        tmp.unlink(missing_ok=True)
+        for t in tmps:
+            t.unlink(missing_ok=True)
         msg = (e.stderr or b"").decode("utf-8", "replace").strip().splitlines()
         reason = msg[-1] if msg else "unknown error"
         raise NormaliseError(f"ffmpeg could not decode the file: {reason}") from e
-    if tmp.stat().st_size <= 44:
-        tmp.unlink(missing_ok=True)
+    if any(t.stat().st_size <= 44 for t in tmps):
+        for t in tmps:
+            t.unlink(missing_ok=True)
         raise NormaliseError("the file decodes to no audio samples")
-    os.replace(tmp, dst)
+    for t, d in zip(tmps, dsts, strict=True):
+        os.replace(t, d)
+
+
+def _run_ffmpeg(src: Path, dst: Path) -> None:
+    """The mono mix of the first audio stream."""
+    import ffmpeg
+
+    tmp = _partial(dst)
+    _run(ffmpeg.input(str(src)).output(str(tmp), map="0:a:0", vn=None, **_PCM), [tmp], [dst])
+
+
+def _split_channels(src: Path, dsts: list[Path]) -> None:
+    """Both channels of a stereo file, in one decoding pass."""
+    import ffmpeg
+
+    tmps = [_partial(d) for d in dsts]
+    parts = ffmpeg.input(str(src))["a:0"].filter_multi_output("channelsplit",
+                                                             channel_layout="stereo")
+    outs = [parts[i].output(str(t), **_PCM) for i, t in enumerate(tmps)]
+    _run(ffmpeg.merge_outputs(*outs), tmps, dsts)
 
 
 def load_wav(path: Path) -> np.ndarray:
@@ -128,15 +149,22 @@ def load_wav(path: Path) -> np.ndarray:
     return np.frombuffer(data, dtype=np.int16).astype(np.float32) / 32768.0
 
 
-def _channels_differ(a: Path, b: Path) -> bool:
-    """Two channels carry different parties only if they are not (nearly) the same signal."""
-    x, y = load_wav(a), load_wav(b)
-    n = min(len(x), len(y))
-    if n == 0:
-        return False
-    diff = float(np.sqrt(np.mean((x[:n] - y[:n]) ** 2)))
-    level = float(np.sqrt(np.mean(x[:n] ** 2) + np.mean(y[:n] ** 2))) + 1e-9
-    return diff / level > 0.1
+def _channels_differ(a: Path, b: Path, block: int = 60 * SAMPLE_RATE) -> bool:
+    """Two channels carry different parties only if they are not (nearly) the same signal.
+
+    Read a minute at a time, so a 3-hour stereo call is never held in memory.
+    """
+    diff = level = 0.0
+    with wave.open(str(a), "rb") as wa, wave.open(str(b), "rb") as wb:
+        while True:
+            x = np.frombuffer(wa.readframes(block), dtype="<i2").astype(np.float64)
+            y = np.frombuffer(wb.readframes(block), dtype="<i2").astype(np.float64)
+            n = min(len(x), len(y))
+            if n == 0:
+                break
+            diff += float(np.sum((x[:n] - y[:n]) ** 2))
+            level += float(np.sum(x[:n] ** 2) + np.sum(y[:n] ** 2))
+    return level > 0 and (diff / level) ** 0.5 > 0.1
 
 
 def normalise(src: Path, sha256: str, cache_dir: Path, split_stereo: bool = True) -> NormalisedAudio:
@@ -150,19 +178,19 @@ def normalise(src: Path, sha256: str, cache_dir: Path, split_stereo: bool = True
     cache_dir.mkdir(parents=True, exist_ok=True)
     mix = cache_dir / f"{sha256}.wav"
     if not mix.exists():
-        _run_ffmpeg(src, mix, None)
+        _run_ffmpeg(src, mix)
     # Container headers estimate some durations (AMR especially); the decoded
     # length is exact, and clips and timestamps are cut against it.
     with wave.open(str(mix), "rb") as w:
         info.duration = round(w.getnframes() / w.getframerate(), 3)
     result = NormalisedAudio(info=info, mix=mix)
     if split_stereo and info.channels == 2:
-        paths = []
-        for ch in (0, 1):
-            p = cache_dir / f"{sha256}.c{ch}.wav"
-            if not p.exists():
-                _run_ffmpeg(src, p, f"pan=mono|c0=c{ch}")
-            paths.append(p)
+        paths = [cache_dir / f"{sha256}.c{ch}.wav" for ch in (0, 1)]
+        if not all(p.exists() for p in paths):
+            _split_channels(src, paths)
         if _channels_differ(*paths):
             result.channel_paths = paths
+        else:  # the same signal twice (a mono call saved as stereo): keep only the mix
+            for p in paths:
+                p.unlink(missing_ok=True)
     return result

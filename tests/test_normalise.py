@@ -57,3 +57,30 @@ def test_imageio_ffmpeg_is_the_fallback(monkeypatch):
         assert "imageio_ffmpeg" in norm_mod.ffmpeg_exe()
     finally:
         norm_mod.ffmpeg_exe.cache_clear()
+
+
+def test_stereo_with_the_same_signal_twice_is_not_split(tmp_path):
+    import subprocess
+
+    from pipeline.normalise import ffmpeg_exe
+
+    src = tmp_path / "dual_mono.wav"
+    subprocess.run([ffmpeg_exe(), "-loglevel", "error", "-f", "lavfi", "-i",
+                    "sine=frequency=300:duration=2", "-ac", "2", str(src)], check=True)
+    out = normalise(src, "dual", tmp_path / "cache")
+    assert out.info.channels == 2 and out.channel_paths == []
+    assert not list((tmp_path / "cache").glob("dual.c*.wav"))
+
+
+def test_stereo_fixture_channels_are_split_left_and_right(tmp_path):
+    import numpy as np
+
+    from pipeline.normalise import load_wav
+
+    scene = next(s for s in SCENES if s["channels"] == 2)
+    out = normalise(FIXTURES / scene["file"], "st", tmp_path)
+    left, right = (load_wav(p) for p in out.channel_paths)
+    for sent in scene["sentences"]:
+        a, b = int(sent["start"] * 16000), int(sent["end"] * 16000)
+        loud, quiet = (left, right) if sent["channel"] == 0 else (right, left)
+        assert np.abs(loud[a:b]).mean() > 10 * np.abs(quiet[a:b]).mean()
