@@ -76,13 +76,6 @@ def _shift(t: Transcript, offset: float) -> Transcript:
     return t
 
 
-def transcribe_audio(engine: Engine, audio, language: str | None) -> Transcript:
-    """Transcribe a float32 array, or a normalised wav window by window (see ``WINDOW_SECONDS``)."""
-    if isinstance(audio, np.ndarray):
-        return engine.transcribe(audio, language=language)
-    return _transcribe_wav(engine, Path(audio), language)[0]
-
-
 def _transcribe_wav(engine: Engine, path: Path, language: str | None) -> tuple[Transcript, bool]:
     """The transcript of a normalised wav, and whether any of it was loud enough to transcribe."""
     parts: list[Transcript] = []

@@ -152,10 +152,16 @@ def _ranged(request, data: bytes, content_type: str, sha256: str | None = None) 
 
 
 async def _recording(datasette, rid: str) -> dict | None:
+    """The recording's original path, duration and registered normalised audio (if any)."""
     for db in datasette.databases.values():
-        if db.is_memory or "recordings" not in await db.table_names():
+        tables = [] if db.is_memory else await db.table_names()
+        if "recordings" not in tables:
             continue
-        rows = await db.execute("select id, path, duration from recordings where id = ?", [rid])
+        normalised = ("(select d.path from derived_files d where d.recording_id = r.id"
+                      " and d.kind = 'normalised audio' and d.path like '%' || r.id || '.wav'"
+                      " limit 1)") if "derived_files" in tables else "null"
+        rows = await db.execute(f"select r.id, r.path, r.duration, {normalised} as normalised"
+                                " from recordings r where r.id = ?", [rid])
         row = rows.first()
         if row:
             return dict(row)
@@ -175,7 +181,8 @@ async def clip_route(datasette, request):
     if rec["duration"]:
         end = min(end, float(rec["duration"]) + 0.5)
     try:
-        path = await asyncio.to_thread(clips.cut, rid, start, end, rec["path"])
+        path = await asyncio.to_thread(clips.cut, rid, start, end, rec["path"],
+                                       normalised=rec["normalised"])
     except clips.ClipError as e:
         return Response.text(str(e), status=404 if "no longer" in str(e) else 400)
     data = await asyncio.to_thread(path.read_bytes)
@@ -188,7 +195,8 @@ async def audio_route(datasette, request):
     if rec is None:
         return _not_found("unknown recording")
     try:
-        path = await asyncio.to_thread(clips.whole, rid, rec["path"])
+        path = await asyncio.to_thread(clips.whole, rid, rec["path"],
+                                       normalised=rec["normalised"])
     except clips.ClipError as e:
         return Response.text(str(e), status=404)
     data = await asyncio.to_thread(path.read_bytes)
