@@ -7,9 +7,9 @@ RECORDINGS ?= recordings
 PORT   ?= 8001
 ARGS   ?=
 
-.PHONY: setup system-deps transcribe demo browse detect test test-fast lint clean screenshots eval-asr
+.PHONY: setup system-deps transcribe demo browse detect report test test-fast lint clean screenshots eval-asr
 
-SYSTEM_PACKAGES := ffmpeg fonts-noto-cjk chromium
+SYSTEM_PACKAGES := ffmpeg fonts-noto-cjk chromium poppler-utils
 
 setup: $(VENV)/.installed
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
@@ -26,11 +26,15 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[test]'
+	# the voice model for --diarize ships in this wheel; its other dependencies are unused
+	# (pipeline/diarize.py), and one of them needs a C compiler: leave them out
+	$(BIN)/pip install --quiet --no-deps resemblyzer==0.1.4
 	touch $@
 
-# System packages for the browser tests (headless Chromium) and readable Chinese in
-# screenshots and PDFs (a CJK font). Debian/Ubuntu, needs root. Transcription itself
-# needs none of them: an ffmpeg binary comes from pip (imageio-ffmpeg).
+# System packages for the browser tests (headless Chromium), readable Chinese in
+# screenshots and PDFs (a CJK font), and pdftotext (poppler-utils) for the report
+# tests. Debian/Ubuntu, needs root. Transcription itself needs none of them: an
+# ffmpeg binary comes from pip (imageio-ffmpeg).
 system-deps:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
@@ -49,6 +53,11 @@ browse: setup
 detect: setup
 	$(BIN)/call-evidence detect --db $(DB)
 
+# Evidence package for a complaint (docs/report.md): e.g. make report ARGS="--number 13812345678"
+REPORTS ?= reports
+report: setup
+	$(BIN)/call-evidence report --db $(DB) --out $(REPORTS) $(ARGS)
+
 lint: setup
 	$(BIN)/ruff check pipeline tests benchmarks scripts
 
@@ -64,7 +73,7 @@ eval-asr: setup
 
 # Regenerate the screenshots in docs/ with a real browser on the test database.
 screenshots: setup
-	CE_SCREENSHOTS=docs/screenshots $(BIN)/pytest -q tests/test_browser.py
+	CE_SCREENSHOTS=docs/screenshots $(BIN)/pytest -q tests/test_browser.py tests/test_report.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

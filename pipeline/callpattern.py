@@ -189,3 +189,26 @@ def _after_stop(calls: list[Call], rules: dict) -> list[PatternFinding]:
                            f"{len(later)} call(s) after the stop request of "
                            f"{stop.start:%Y-%m-%d %H:%M}", rules))
     return out
+
+
+def _parse_local(iso: str) -> datetime:
+    return datetime.fromisoformat(iso)
+
+
+def merge_calls(rows: list[tuple], stop_refs: set[str]) -> list[Call]:
+    """Recordings and call-log entries as one list of calls; a recording that is the
+    same call as a log entry (same number, start within 2 minutes) is counted once."""
+    logs = [r for r in rows if r[0] == "call_log"]
+    calls = [Call(r[1], _parse_local(r[2]), r[3], r[4], "call_log", r[5]) for r in logs]
+    for kind, number, start, connected, incoming, ref in rows:
+        if kind != "recording":
+            continue
+        t = _parse_local(start)
+        twin = next((c for c in calls if c.source == "call_log" and c.number == number and abs(
+            (c.start.replace(tzinfo=None) - t.replace(tzinfo=None)).total_seconds()) <= 120), None)
+        if twin is not None:
+            twin.ref, twin.connected = ref, True
+            twin.stop_request = ref in stop_refs
+        else:
+            calls.append(Call(number, t, connected, incoming, "recording", ref, ref in stop_refs))
+    return calls

@@ -48,19 +48,46 @@ def _engine_options(f):
         click.option("--script", type=click.Choice(["simplified", "traditional"]),
                      default="simplified", show_default=True,
                      help="Chinese characters in stored transcripts."),
+        click.option("--diarize", is_flag=True,
+                     help="Mono recordings: estimate who spoke (two voices at most) and label "
+                          "segments 'speaker A (estimated)' / 'speaker B (estimated)'. Needs "
+                          "pip install 'call-evidence[diarize]'. Stereo keeps its channel labels."),
     ]):
         f = option(f)
     return f
 
 
 def _options(engine, model, language, device, threads, workers, rules, no_split_stereo,
-             jurisdiction=None, script="simplified", call_log=None):
+             jurisdiction=None, script="simplified", call_log=None, diarize=False):
     from .flow import Options
 
     return Options(engine=engine, model=model, language=None if language == "auto" else language,
                    device=device, threads=threads, workers=workers, rules=list(rules),
                    split_stereo=not no_split_stereo, jurisdiction=jurisdiction, script=script,
-                   call_log=call_log)
+                   call_log=call_log, diarize=diarize)
+
+
+def _scale_options(f):
+    """Where files are prepared: here (default) or on a Ray cluster (docs/scale-out.md)."""
+    for option in reversed([
+        click.option("--executor", type=click.Choice(["local", "ray"]), default="local",
+                     show_default=True,
+                     help="'ray': normalise/transcribe/detect on Ray workers; this machine "
+                          "still hashes and writes the database (pip install 'call-evidence[ray]')."),
+        click.option("--address", default=None,
+                     help="Ray cluster to join: 'auto' or HOST:PORT (default: start one here)."),
+        click.option("--ray-workers", type=int, default=0,
+                     help="Ray worker processes, each with its own model (0: one per CPU in the cluster)."),
+        click.option("--cpus-per-worker", type=float, default=1.0, show_default=True,
+                     help="CPUs each Ray worker reserves (and model threads it uses)."),
+        click.option("--gpus-per-worker", type=float, default=0.0, show_default=True,
+                     help="GPUs each Ray worker reserves (e.g. 1, or 0.5 to share); 0: CPU workers."),
+        click.option("--ship-bytes/--shared-path", default=None,
+                     help="Always send recordings to the Ray workers / only read them at the same "
+                          "path on every node (default: read there when the bytes match, else send)."),
+    ]):
+        f = option(f)
+    return f
 
 
 @cli.command()
@@ -69,8 +96,10 @@ def _options(engine, model, language, device, threads, workers, rules, no_split_
 @click.option("--call-log", type=click.Path(exists=True, dir_okay=False, path_type=Path),
               help="A call-log CSV exported from the phone (attempted and connected calls).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
-def transcribe(folder, db_path, engine, model, language, device, threads, workers, rules,
-               no_split_stereo, jurisdiction, script, call_log, quiet):
+@_scale_options
+def transcribe(folder, db_path, engine, model, language, device, threads, workers, rules, diarize,
+               no_split_stereo, jurisdiction, script, call_log, quiet, executor, address,
+               ray_workers, cpus_per_worker, gpus_per_worker, ship_bytes):
     """Hash, normalise, transcribe and scan every new recording in FOLDER.
 
     Originals are never modified.  Files already in the database (same
@@ -90,7 +119,13 @@ def transcribe(folder, db_path, engine, model, language, device, threads, worker
                    "(amr, m4a, mp3, wav, aac, 3gp, opus, flac, mp4), or try `make demo`.")
         return
     opts = _options(engine, model, language, device, threads, workers, rules, no_split_stereo,
-                    jurisdiction, script, call_log)
+                    jurisdiction, script, call_log, diarize=diarize)
+    from .scale import RayOptions
+
+    opts.executor = executor
+    opts.ray = RayOptions(address=address, workers=ray_workers, cpus_per_worker=cpus_per_worker,
+                          gpus_per_worker=gpus_per_worker,
+                          ship_bytes={None: "auto", True: "always", False: "never"}[ship_bytes])
     try:
         summary = Pipeline(opts).run(folder, db_path, progress=not quiet)
     except (FlowError, ModelError, StoreError) as e:
@@ -99,6 +134,10 @@ def transcribe(folder, db_path, engine, model, language, device, threads, worker
         click.echo("\nInterrupted: finished recordings are saved; run again to continue.", err=True)
         sys.exit(130)
     click.echo(summary.line() + f", call-pattern findings {summary.pattern_findings}")
+    if summary.workers:
+        from .scale.ray_executor import describe_workers
+
+        click.echo("\n".join(describe_workers(summary.workers)), err=True)
     for path, err in summary.failures:
         click.echo(f"  failed: {path}: {err}", err=True)
     for path, why in summary.ignored:
@@ -115,7 +154,7 @@ def transcribe(folder, db_path, engine, model, language, device, threads, worker
               help="Seconds between looks at the folder.")
 @click.option("--stable-polls", type=int, default=3, show_default=True,
               help="A file is processed once its size and time are unchanged for this many looks.")
-def watch(folder, db_path, engine, model, language, device, threads, workers, rules,
+def watch(folder, db_path, engine, model, language, device, threads, workers, rules, diarize,
           no_split_stereo, jurisdiction, script, interval, stable_polls):
     """Process recordings as they are dropped into FOLDER, until Ctrl-C.
 
@@ -135,7 +174,7 @@ def watch(folder, db_path, engine, model, language, device, threads, workers, ru
     stop = StopFlag()
     install_signal_handlers(stop, log)
     opts = _options(engine, model, language, device, threads, workers, rules, no_split_stereo,
-                    jurisdiction, script)
+                    jurisdiction, script, diarize=diarize)
     pipeline = Pipeline(opts, log=log)
     watcher = Watcher(pipeline, folder, db_path, interval=interval, stable_polls=stable_polls,
                       stop=stop, log=log)
@@ -293,6 +332,112 @@ def browse(db_path, host, port, use_password, open_browser):
         click.echo(f"Log in at http://{host}:{port}/-/login as '{ACCOUNT}'.")
     os.execvpe(args[0], args, env)
 
+
+
+def _date(ctx, param, value):
+    from datetime import date
+
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError as e:
+        raise click.BadParameter(f"{value!r} is not a date like 2026-11-02") from e
+
+
+@cli.command()
+@click.option("--db", "db_path", default="evidence.db", type=click.Path(path_type=Path),
+              show_default=True)
+@click.option("--out", "out_dir", default="reports", type=click.Path(path_type=Path),
+              show_default=True, help="Folder in which the package folder and zip are made.")
+@click.option("--number", "numbers", multiple=True,
+              help="Only calls from this number; repeat for numbers one collector uses.")
+@click.option("--name", default=None, help="Who the report is about (e.g. the collection company).")
+@click.option("--from", "date_from", callback=_date, help="First day (YYYY-MM-DD), inclusive.")
+@click.option("--to", "date_to", callback=_date, help="Last day (YYYY-MM-DD), inclusive.")
+@click.option("--lang", "languages", type=click.Choice(["zh", "en"]), multiple=True,
+              help="Report language(s); default both.")
+@click.option("--channel", "channels", multiple=True,
+              help="Draft complaint for this channel (12378, 12363, 12315, 12321, nifa, "
+                   "local_regulator, police, court, cfpb, fos); default 12378, 12321, police.")
+@click.option("--complainant", default=None, help="Your name and contact, for the drafts.")
+@click.option("--no-originals", is_flag=True, help="List the originals' hashes but do not copy them.")
+@click.option("--no-pdf", is_flag=True, help="HTML only (no Chromium needed).")
+@click.option("--jurisdiction", type=click.Choice(["CN", "US"]), default=None)
+def report(db_path, out_dir, numbers, name, date_from, date_to, languages, channels, complainant,
+           no_originals, no_pdf, jurisdiction):
+    """Make a complaint-ready evidence package: report (HTML + PDF, Chinese and English),
+    clips, transcripts (text, SRT, VTT), original recordings, draft complaints and a
+    manifest with every file's SHA-256.  Findings dismissed with `review` are left out.
+    """
+    from .report import ReportError, ReportOptions, Scope, build_report
+    from .store import StoreError
+
+    if date_from and date_to and date_from > date_to:
+        raise click.BadParameter("--from is after --to")
+    options = ReportOptions(languages=tuple(languages) or ("zh", "en"),
+                            channels=list(channels) or None, include_originals=not no_originals,
+                            pdf=not no_pdf, complainant=complainant, jurisdiction=jurisdiction)
+    scope = Scope(numbers=list(numbers), date_from=date_from, date_to=date_to, name=name)
+    try:
+        result = build_report(db_path, out_dir, scope, options, log=lambda m: click.echo(m, err=True))
+    except (ReportError, StoreError) as e:
+        raise click.ClickException(str(e)) from e
+    for w in result.warnings:
+        click.echo(f"warning: {w}", err=True)
+    click.echo(f"{result.findings} findings from {result.recordings} recordings")
+    click.echo(f"package: {result.folder}")
+    if result.zip_path:
+        click.echo(f"zip:     {result.zip_path}")
+
+
+@cli.command()
+@click.argument("finding_ids", nargs=-1, type=int)
+@click.option("--db", "db_path", default="evidence.db", type=click.Path(path_type=Path),
+              show_default=True)
+@click.option("--confirm", "status", flag_value="confirmed", help="A person checked it: keep it.")
+@click.option("--dismiss", "status", flag_value="dismissed",
+              help="Not a violation (a misheard word, the borrower speaking...): leave it out of reports.")
+@click.option("--reset", "status", flag_value="unreviewed", help="Take a verdict back.")
+@click.option("--note", default=None, help="Why (kept with the verdict).")
+@click.option("--list", "list_status", type=click.Choice(["unreviewed", "confirmed", "dismissed", "all"]),
+              default=None, help="List findings with this review status instead.")
+def review(finding_ids, db_path, status, note, list_status):
+    """Mark findings confirmed or dismissed (ids as shown in the browser's findings table).
+
+    Verdicts survive re-transcription and re-detection: they are kept apart from
+    the findings and applied again to the rebuilt ones (same recording and rule,
+    start within 2 s).
+    """
+    from .flow import FlowError, run_lock
+    from .store import Store, StoreError
+
+    if not db_path.exists():
+        raise click.ClickException(f"database not found: {db_path}")
+    if list_status is None and (not finding_ids or status is None):
+        raise click.UsageError("give finding ids and one of --confirm, --dismiss, --reset "
+                               "(or --list STATUS)")
+    try:
+        store = Store(db_path)
+        try:
+            if list_status is not None:
+                where = "" if list_status == "all" else " where f.review_status = ?"
+                rows = store.conn.execute(
+                    "select f.id, f.review_status, f.category, r.file_name, f.start, f.quote"
+                    " from findings f join recordings r on r.id = f.recording_id" + where
+                    + " order by r.call_time, f.start", [] if list_status == "all" else [list_status])
+                for fid, st, cat, file_name, start, quote in rows:
+                    click.echo(f"{fid:>6}  {st:<10}  {cat:<14}  {file_name} @{start or 0:.1f}s  {quote}")
+                return
+            with run_lock(db_path):
+                n = store.set_review(list(finding_ids), status, note)
+        finally:
+            store.close()
+    except ValueError as e:
+        raise click.ClickException(str(e)) from e
+    except (FlowError, StoreError) as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(f"{n} finding(s) marked {status}")
 
 def _register_extras() -> None:
     """Commands defined next to the code they drive (kept out of this thin face)."""

@@ -67,37 +67,43 @@ def _encode(source: Path, out: Path, start: float | None, end: float | None) -> 
     os.replace(tmp, out)
 
 
-def source_for(recording_id: str, original: str | None, normalised: str | None = None) -> Path:
+def source_for(recording_id: str, original: str | None, normalised: str | None = None,
+               prefer_original: bool = False) -> Path:
     """Decoded copy if present (fast, exact timeline), else the original file.
 
     ``normalised`` is the path the pipeline registered in ``derived_files``; the
-    default cache location is tried when a database predates that table.
+    default cache location is tried when a database predates that table.  An
+    evidence package wants clips cut from the original itself
+    (``prefer_original``); the browser wants them fast.
     """
     if not _SHA_RE.match(recording_id or ""):
         raise ClipError("not a recording id")
-    for candidate in (normalised, cache_root() / "audio" / f"{recording_id}.wav", original):
+    decoded = [normalised, cache_root() / "audio" / f"{recording_id}.wav"]
+    for candidate in ([original, *decoded] if prefer_original else [*decoded, original]):
         if candidate and Path(candidate).is_file():
             return Path(candidate)
     raise ClipError("the recording's audio is no longer available (original moved or deleted)")
 
 
 def _cached(recording_id: str, name: str, start: float | None, end: float | None,
-            original: str | None, normalised: str | None, out_dir: Path | None) -> Path:
+            original: str | None, normalised: str | None, out_dir: Path | None,
+            prefer_original: bool = False) -> Path:
     out_dir = out_dir or clips_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"{recording_id}_{name}.mp3"
     if not out.exists():
-        _encode(source_for(recording_id, original, normalised), out, start, end)
+        _encode(source_for(recording_id, original, normalised, prefer_original), out, start, end)
     return out
 
 
 def cut(recording_id: str, start: float, end: float, original: str | None = None,
-        out_dir: Path | None = None, normalised: str | None = None) -> Path:
+        out_dir: Path | None = None, normalised: str | None = None,
+        prefer_original: bool = False) -> Path:
     """An mp3 of [start, end] seconds of the recording, cut once and cached."""
     if not (0 <= start < end) or end - start > 3 * 3600:
         raise ClipError("invalid time span")
     return _cached(recording_id, f"{int(start * 1000)}_{int(end * 1000)}", start, end,
-                   original, normalised, out_dir)
+                   original, normalised, out_dir, prefer_original)
 
 
 def whole(recording_id: str, original: str | None = None, out_dir: Path | None = None,

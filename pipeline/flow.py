@@ -20,18 +20,18 @@ import sys
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 
 from . import __version__, callstore, ingest, models
 from .calllog import CallLogError, read_call_log
-from .callpattern import Call, analyse, load_call_rules
+from .callpattern import analyse, load_call_rules, merge_calls
 from .detect import Detector, Finding, TimedText, TimedWord
 from .engines import Engine, Transcript, load_engine
 from .normalise import NormaliseError, normalise
+from .scale import RayOptions, make_executor
 from .store import FindingRow, SegmentRow, Store, StoreError
 from .textnorm import to_traditional
 from .transcribe import (  # noqa: F401 (re-exported: the pipeline's public names)
@@ -88,6 +88,9 @@ class Options:
     workers: int = 0  # files transcribed at once; 0: automatic (one per 1-2 cores, faster-whisper)
     jurisdiction: str | None = None  # call-pattern thresholds (data/call_rules.yaml); None: default
     call_log: Path | None = None  # a phone call-log CSV to import before the call-pattern check
+    diarize: bool = False  # mono: estimated two-speaker split (pipeline/diarize.py), labels say so
+    executor: str = "local"  # "local": threads here; "ray": Ray workers (docs/scale-out.md)
+    ray: RayOptions = field(default_factory=RayOptions)  # used with executor "ray"
 
 
 @dataclass
@@ -104,6 +107,7 @@ class Summary:
     pattern_findings: int = 0  # call-pattern findings (night calls, caps...) after this run
     # wall seconds per stage (ingest, normalise, transcribe, detect, store), for benchmarks
     stage_seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    workers: list[dict] = field(default_factory=list)  # per-worker throughput (Ray executor)
 
     def line(self) -> str:
         return (f"processed {self.processed}, skipped {self.skipped} (already done), "
@@ -154,7 +158,7 @@ def _to_rows(transcript: Transcript, speakers: dict[int | None, str | None],
     conv = to_traditional if script == "traditional" else (lambda t: t)
     return [
         SegmentRow(idx=i, start=s.start, end=s.end, text=conv(s.text), channel=s.channel,
-                   speaker=speakers.get(s.channel), avg_logprob=s.avg_logprob,
+                   speaker=s.speaker or speakers.get(s.channel), avg_logprob=s.avg_logprob,
                    no_speech_prob=s.no_speech_prob, compression_ratio=s.compression_ratio,
                    words=[(w.start, w.end, conv(w.text), w.probability) for w in s.words])
         for i, s in enumerate(transcript.segments)
@@ -246,6 +250,7 @@ class Pipeline:
         self.cache_dir = options.cache_dir or (models.cache_root() / "audio")
         self.log = log or (lambda msg: print(msg, file=sys.stderr))
         self.stage_seconds: dict[str, float] = defaultdict(float)
+        self.remote_engine = None  # Ray executor: what the workers loaded, for the run record
 
     @property
     def engine(self) -> Engine:
@@ -277,9 +282,19 @@ class Pipeline:
         o = self.options
         s = {"engine": o.engine, "model": o.model or models.BUNDLED_MODEL,
              "language": o.language or "auto", "split_stereo": o.split_stereo,
-             "rules": [str(p) for p in self.detector.pack.sources]}
-        if self._engine is not None and hasattr(self._engine, "settings"):
-            s["engine_settings"] = self._engine.settings()
+             "rules": [str(p) for p in self.detector.pack.sources], "diarize": o.diarize}
+        if o.diarize:  # which voice model made the estimated speaker labels
+            from .diarize import DiarizeError, model_description
+
+            try:  # asked at the start of a run, so a missing model stops it before any file
+                s["diarize_model"] = model_description()
+            except DiarizeError as e:
+                raise FlowError(str(e)) from e
+        if o.executor != "local":
+            s["executor"] = o.executor
+        engine = self._engine if self._engine is not None else self.remote_engine
+        if engine is not None and hasattr(engine, "settings"):
+            s["engine_settings"] = engine.settings()
         return s
 
     @contextmanager
@@ -332,9 +347,7 @@ class Pipeline:
     def prepare(self, src: ingest.SourceFile, run_id: int) -> Prepared:
         """Everything but the database write (safe to run in a worker thread)."""
         shown = ingest.display_path(src.path)
-        rec = {"id": src.sha256, "path": shown, "file_name": ingest.display_path(src.path.name),
-               "size": src.size, "mtime": src.mtime, "phone_number": src.meta.phone_number,
-               "call_time": src.meta.call_time, "run_id": run_id}
+        rec = self.record_for(src, run_id)
         stage = "normalise"
         try:
             with self._stage("normalise"), self._readable_name(src) as readable:
@@ -347,7 +360,8 @@ class Pipeline:
             _trace(f"transcribing {shown}")
             with self._stage("transcribe"):
                 transcript, speakers, note = transcribe_normalised_noted(
-                    engine, norm, file_language(src.path, self.options.language))
+                    engine, norm, file_language(src.path, self.options.language),
+                    diarize=self.options.diarize)
             stage = "detection"
             with self._stage("detect"):
                 rows = _to_rows(transcript, speakers, self.options.script)
@@ -371,6 +385,13 @@ class Pipeline:
         rec.update(language=transcript.language, language_probability=transcript.language_probability,
                    engine=self.options.engine, model=engine.model_name, note=note)
         return Prepared(shown, rec, rows, findings, derived)
+
+    def record_for(self, src: ingest.SourceFile, run_id: int) -> dict:
+        """The recording's row as far as the fingerprint knows it (all a failure stores)."""
+        return {"id": src.sha256, "path": ingest.display_path(src.path),
+                "file_name": ingest.display_path(src.path.name), "size": src.size, "mtime": src.mtime,
+                "phone_number": src.meta.phone_number, "call_time": src.meta.call_time,
+                "run_id": run_id}
 
     def commit(self, store: Store, p: Prepared | FileFailed) -> int:
         """The database write for a prepared file (main thread only)."""
@@ -438,21 +459,23 @@ class Pipeline:
                    desc="transcribing")
         say = (lambda m: bar.write(m, file=sys.stderr)) if progress else self.log
         status = "finished"
-        workers = self.workers()
-        # Files are prepared (normalised, transcribed, scanned) by ``workers`` threads
-        # while this thread alone writes the database, in the order files were found.
-        pool = ThreadPoolExecutor(workers, thread_name_prefix="transcribe") if workers > 1 else None
+        # Files are prepared (normalised, transcribed, scanned) by the executor: threads
+        # here, or Ray workers (pipeline/scale); this thread alone writes the database,
+        # in the order files were found.
+        executor = None
         pending: deque = deque()
         try:
+            executor = make_executor(self)
+            workers = executor.slots
             for path in bar:
-                while pending and (pool is None or len(pending) >= workers):
+                while pending and len(pending) >= workers:
                     self._settle(store, pending.popleft(), known, summary, say)  # wait for a slot
                 if should_stop is not None and should_stop():
                     summary.stopped = True
                     status = "stopped"
                     break
                 bar.set_postfix_str(ingest.display_path(path.name)[-40:], refresh=False)
-                job = self._start(store, folder, path, known, run_id, summary, say, pool)
+                job = self._start(store, folder, path, known, run_id, summary, say, executor)
                 if job is not None:
                     pending.append(job)
             while pending:
@@ -464,17 +487,18 @@ class Pipeline:
             status = "failed"
             raise
         finally:
-            if pool is not None:
-                pool.shutdown(wait=True, cancel_futures=True)
+            if executor is not None:
+                summary.workers = executor.shutdown()
             bar.close()
             self._finish(store, run_id, status, summary)
         return summary
 
     def _finish(self, store: Store, run_id: int, status: str, summary: Summary) -> None:
         engine_info = {}
-        if self._engine is not None:
-            engine_info = {"engine_version": self._engine.version(),
-                           "model_sha256": self._engine.model_sha256,
+        engine = self._engine if self._engine is not None else self.remote_engine
+        if engine is not None:
+            engine_info = {"engine_version": engine.version(),
+                           "model_sha256": engine.model_sha256,
                            "settings": json.dumps(self.settings(), ensure_ascii=False)}
         try:
             store.finish_run(run_id, status=status, processed=summary.processed,
@@ -488,7 +512,7 @@ class Pipeline:
                 raise
             self.log(f"(could not record the end of run {run_id}: {e})")
 
-    def _start(self, store, folder, path, known, run_id, summary, say, pool):
+    def _start(self, store, folder, path, known, run_id, summary, say, executor):
         """Fingerprint one file (main thread) and start preparing it; None when skipped."""
         shown = ingest.display_path(path)
         summary.handled.append(path)
@@ -508,10 +532,7 @@ class Pipeline:
             summary.skipped += 1
             return None
         known[src.sha256] = "in-flight"  # the same content under another name waits for this one
-        if pool is None:
-            return path, src, self._prepare_or_failure(src, run_id)
-        _ = self.engine  # load the model here, once, not in a worker thread
-        return path, src, pool.submit(self._prepare_or_failure, src, run_id)
+        return path, src, executor.submit(src, run_id)
 
     def _prepare_or_failure(self, src, run_id) -> Prepared | FileFailed:
         try:
@@ -535,29 +556,6 @@ class Pipeline:
         known[src.sha256] = "done"
         summary.processed += 1
         summary.findings += n
-
-
-def _parse_local(iso: str) -> datetime:
-    return datetime.fromisoformat(iso)
-
-
-def merge_calls(rows: list[tuple], stop_refs: set[str]) -> list[Call]:
-    """Recordings and call-log entries as one list of calls; a recording that is the
-    same call as a log entry (same number, start within 2 minutes) is counted once."""
-    logs = [r for r in rows if r[0] == "call_log"]
-    calls = [Call(r[1], _parse_local(r[2]), r[3], r[4], "call_log", r[5]) for r in logs]
-    for kind, number, start, connected, incoming, ref in rows:
-        if kind != "recording":
-            continue
-        t = _parse_local(start)
-        twin = next((c for c in calls if c.source == "call_log" and c.number == number and abs(
-            (c.start.replace(tzinfo=None) - t.replace(tzinfo=None)).total_seconds()) <= 120), None)
-        if twin is not None:
-            twin.ref, twin.connected = ref, True
-            twin.stop_request = ref in stop_refs
-        else:
-            calls.append(Call(number, t, connected, incoming, "recording", ref, ref in stop_refs))
-    return calls
 
 
 def analyse_calls(store: Store, jurisdiction: str | None = None, run_id: int | None = None,

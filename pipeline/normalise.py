@@ -95,6 +95,11 @@ def probe(path: Path) -> AudioInfo:
 
 
 _PCM = {"ac": 1, "ar": SAMPLE_RATE, "acodec": "pcm_s16le"}
+# Resample in float, as PyAV does inside faster-whisper's own decode_audio: the samples
+# then equal, bit for bit, what the bare engine would decode from the same file.  ffmpeg's
+# default (resampling in 16-bit) differs by one LSB here and there, and on 8 kHz phone
+# audio that alone changed Whisper's words (docs/accuracy.md, tel8k).
+_RESAMPLE = {"internal_sample_fmt": "fltp"}
 
 
 def _partial(dst: Path) -> Path:
@@ -128,7 +133,9 @@ def _run_ffmpeg(src: Path, dst: Path) -> None:
     import ffmpeg
 
     tmp = _partial(dst)
-    _run(ffmpeg.input(str(src)).output(str(tmp), map="0:a:0", vn=None, **_PCM), [tmp], [dst])
+    _run(ffmpeg.input(str(src)).output(str(tmp), map="0:a:0", vn=None,
+                                       af=f"aresample={SAMPLE_RATE}:internal_sample_fmt=fltp", **_PCM),
+         [tmp], [dst])
 
 
 def _split_channels(src: Path, dsts: list[Path]) -> None:
@@ -138,7 +145,8 @@ def _split_channels(src: Path, dsts: list[Path]) -> None:
     tmps = [_partial(d) for d in dsts]
     parts = ffmpeg.input(str(src))["a:0"].filter_multi_output("channelsplit",
                                                              channel_layout="stereo")
-    outs = [parts[i].output(str(t), **_PCM) for i, t in enumerate(tmps)]
+    outs = [parts[i].filter("aresample", SAMPLE_RATE, **_RESAMPLE).output(str(t), **_PCM)
+            for i, t in enumerate(tmps)]
     _run(ffmpeg.merge_outputs(*outs), tmps, dsts)
 
 

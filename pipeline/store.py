@@ -19,6 +19,11 @@ Schema history (``PRAGMA user_version``):
    ``superseded_at``; ``derived_files`` (files made from a recording, with
    their sha256, for ``call-evidence verify``); ``recordings.note``.
    Version-1 databases are migrated in place, in one transaction.
+3. ``finding_reviews``: a person's verdict on a finding (confirmed or
+   dismissed, with a note).  Findings are rebuilt on every re-run and
+   re-detection, so verdicts live in their own table, keyed by what a finding
+   is (recording, rule, time) rather than by its row id, and are applied again
+   to the rebuilt findings in the same transaction.
 """
 
 from __future__ import annotations
@@ -38,7 +43,12 @@ import sqlite_utils
 
 from .textnorm import search_index_text
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+REVIEW_STATUSES = ("unreviewed", "confirmed", "dismissed")
+# A verdict still applies to a rebuilt finding of the same recording and rule
+# (or, after a rule was renamed, the same category) whose start moved by at
+# most this much (a re-transcription with another model shifts times a little).
+REVIEW_TIME_TOLERANCE_S = 2.0
 BUSY_TIMEOUT_MS = 30_000
 # Test-only: seconds to sleep inside the recording's write transaction, just
 # before COMMIT, so a test can kill the process at that exact point.
@@ -196,7 +206,12 @@ class Store:
         }, pk="id", if_not_exists=True, foreign_keys=[
             ("recording_id", "recordings", "id"), ("segment_id", "segments", "id"),
             ("run_id", "runs", "id")], defaults={"review_status": "unreviewed"})
+        db["finding_reviews"].create({
+            "id": int, "recording_id": str, "rule_id": str, "category": str, "start": float,
+            "end": float, "quote": str, "status": str, "note": str, "reviewed_at": str,
+        }, pk="id", if_not_exists=True, foreign_keys=[("recording_id", "recordings", "id")])
         for table, cols, unique in (
+            ("finding_reviews", ["recording_id"], False),
             ("recordings", ["status"], False), ("recordings", ["phone_number"], False),
             ("recordings", ["call_time"], False), ("recording_files", ["recording_id"], False),
             ("recording_files", ["path", "recording_id"], True),
@@ -361,6 +376,7 @@ class Store:
                     " values (?, ?, ?, ?, ?, ?, ?)",
                     [(seg_ids[s.idx], sha, i, w[0], w[1], w[2], w[3]) for i, w in enumerate(s.words)])
             self._insert_findings(sha, findings, seg_ids, run_id)
+            self._apply_reviews(sha)
             if derived:
                 self._insert_derived(sha, derived)
             _test_pause_before_commit(sha)
@@ -390,8 +406,67 @@ class Store:
         with self.write():
             self._delete_children(sha, findings_only=True)
             self._insert_findings(sha, findings, seg_ids, run_id)
+            self._apply_reviews(sha)
             self.conn.execute("update recordings set n_findings = ? where id = ?",
                               [len(findings), sha])
+
+    # ------------------------------------------------------------------ reviews
+    def set_review(self, finding_ids: list[int], status: str, note: str | None = None) -> int:
+        """Record a person's verdict on findings; returns how many findings it now covers.
+
+        ``unreviewed`` takes the verdict back.  The verdict is stored apart from
+        the finding row (which a re-run rebuilds), keyed by recording, rule and
+        time, so it survives re-transcription and re-detection.
+        """
+        if status not in REVIEW_STATUSES:
+            raise ValueError(f"review status must be one of {', '.join(REVIEW_STATUSES)}")
+        rows = self.conn.execute(
+            f"select id, recording_id, rule_id, category, start, end, quote from findings"
+            f" where id in ({', '.join('?' * len(finding_ids))})", list(finding_ids)).fetchall()
+        missing = sorted(set(finding_ids) - {r[0] for r in rows})
+        if missing:
+            raise ValueError(f"no finding with id {', '.join(map(str, missing))}")
+        with self.write() as c:
+            for _fid, sha, rule_id, category, start, end, quote in rows:
+                # a new verdict on the same finding replaces the old one
+                c.execute("delete from finding_reviews where recording_id = ? and rule_id = ? and"
+                          " abs(coalesce(start, -1) - coalesce(?, -1)) < 0.01", [sha, rule_id, start])
+                if status != "unreviewed":
+                    c.execute(
+                        "insert into finding_reviews (recording_id, rule_id, category, start, end,"
+                        " quote, status, note, reviewed_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [sha, rule_id, category, start, end, quote, status, note, now()])
+            for sha in {r[1] for r in rows}:
+                self._apply_reviews(sha)
+        return len(rows)
+
+    def _apply_reviews(self, sha: str) -> None:
+        """Give a recording's rebuilt findings their verdicts (inside the caller's transaction).
+
+        Each verdict goes to at most one finding and each finding takes at most one
+        verdict: pairs of the same rule (else the same category) are matched closest
+        start first, up to ``REVIEW_TIME_TOLERANCE_S`` apart.  A verdict whose finding
+        is gone stays stored and matches again if the finding comes back.
+        """
+        c = self.conn
+        reviews = c.execute("select id, rule_id, category, start, status from finding_reviews"
+                            " where recording_id = ? order by reviewed_at desc", [sha]).fetchall()
+        findings = c.execute("select id, rule_id, category, start from findings where recording_id = ?",
+                             [sha]).fetchall()
+        pairs = []
+        for order, (rid, r_rule, r_cat, r_start, status) in enumerate(reviews):
+            for fid, rule_id, category, start in findings:
+                gap = abs((r_start if r_start is not None else -1) - (start if start is not None else -1))
+                if gap <= REVIEW_TIME_TOLERANCE_S and (r_rule == rule_id or r_cat == category):
+                    pairs.append(((r_rule != rule_id, round(gap, 3), order), rid, fid, status))
+        verdict: dict[int, str] = {}
+        used: set[int] = set()
+        for _rank, rid, fid, status in sorted(pairs):
+            if rid not in used and fid not in verdict:
+                used.add(rid)
+                verdict[fid] = status
+        c.executemany("update findings set review_status = ? where id = ?",
+                      [(verdict.get(fid, "unreviewed"), fid) for fid, *_ in findings])
 
     def load_segments(self, sha: str) -> list[SegmentRow]:
         rows = self.conn.execute(

@@ -107,11 +107,19 @@ def _transcribe_normalised(engine: Engine, norm, language: str | None) -> tuple[
     return transcribe_normalised_noted(engine, norm, language)[:2]
 
 
-def transcribe_normalised_noted(engine: Engine, norm, language: str | None
+def transcribe_normalised_noted(engine: Engine, norm, language: str | None, diarize: bool = False
                                  ) -> tuple[Transcript, dict, str | None]:
-    """Mono: one pass.  Split stereo: one pass per channel, merged by time.  Plus a note."""
+    """Mono: one pass.  Split stereo: one pass per channel, merged by time.  Plus a note.
+
+    With ``diarize``, mono segments also get an estimated voice label each (``speaker A
+    (estimated)``...; pipeline/diarize.py); split stereo keeps its channel labels, which are facts.
+    """
     if not norm.channel_paths:
         t, heard = _transcribe_wav(engine, norm.mix, language)
+        if diarize and t.segments:
+            from .diarize import diarize_wav
+
+            t.segments = diarize_wav(norm.mix, t.segments)[0]
         return t, {None: None}, _note(t, heard)
     parts, heard = [], False
     for ch, path in enumerate(norm.channel_paths):

@@ -189,3 +189,16 @@ def test_highlight_and_search_rewrite_units():
     q = rewrite_search("/evidence/segments", b"_search=%E8%80%81%E8%B5%96")
     assert b"_searchmode=raw" in q and b"%22" in q
     assert rewrite_search("/evidence/findings", b"_search=x") == b"_search=x"
+
+
+@pytest.mark.slow
+def test_recording_page_plays_the_whole_call(ds, e2e):
+    db = e2e.db.stem
+    rec = rows(ds, f"/{db}/recordings.json?status=done&_size=1")[0]
+    page = get(ds, f"/{db}/recordings/{rec['id']}").text
+    m = re.search(r'<audio controls preload="none" src="(/-/call-evidence/audio/([0-9a-f]{64})\.mp3)"', page)
+    assert m and m.group(2) == rec["id"]
+    audio = get(ds, m.group(1))
+    assert audio.status_code == 200 and audio.headers["content-type"] == "audio/mpeg"
+    # a 32 kbit/s mp3 of the whole call: about 4 KB a second
+    assert len(audio.content) > 3000 * rec["duration"] * 0.8

@@ -84,3 +84,17 @@ def test_stereo_fixture_channels_are_split_left_and_right(tmp_path):
         a, b = int(sent["start"] * 16000), int(sent["end"] * 16000)
         loud, quiet = (left, right) if sent["channel"] == 0 else (right, left)
         assert np.abs(loud[a:b]).mean() > 10 * np.abs(quiet[a:b]).mean()
+
+
+def test_samples_equal_what_the_bare_engine_decodes(tmp_path):
+    """Resampling as faster-whisper's own decoder does (PyAV, in float): the pipeline
+    and the bare engine feed Whisper the very same samples, so a difference in their
+    transcripts comes from settings, never from one LSB of resampling."""
+    from faster_whisper.audio import decode_audio
+
+    from pipeline.normalise import load_wav
+
+    src = FIXTURES / "audio" / "en_short_call.wav"  # 8 kHz telephone band
+    norm = normalise(src, sha256_of(src), tmp_path)
+    ours, bare = load_wav(norm.mix), decode_audio(str(src))
+    assert len(ours) == len(bare) and (ours == bare).all()

@@ -94,3 +94,60 @@ def test_not_a_database_gives_clear_error(tmp_path):
     with pytest.raises(StoreError, match="cannot open database"):
         Store(p)
     assert sqlite3.sqlite_version
+
+
+def _two_findings():
+    return [_finding(0), FindingRow(1, "EN_THIRD_PARTY", "third_party", "high", "call your employer",
+                                    "we will call your employer", 2.9, 4.0, 0.9, None, [], "n")]
+
+
+def test_review_verdict_survives_a_rebuild_of_the_findings(tmp_path):
+    s = Store(tmp_path / "e.db")
+    s.save_recording(_rec(), _segments(), _two_findings(), None)
+    ids = dict(s.conn.execute("select category, id from findings"))
+    assert s.set_review([ids["insult"]], "dismissed", note="misheard") == 1
+    # A re-run rebuilds every finding (new ids, times shifted by a re-transcription).
+    moved = _two_findings()
+    moved[0].start, moved[0].end = 1.6, 2.4
+    s.save_recording(_rec(), _segments(), moved, None)
+    status = dict(s.conn.execute("select category, review_status from findings"))
+    assert status == {"insult": "dismissed", "third_party": "unreviewed"}
+    # Re-detection (replace_findings) keeps it too; the note stays with the verdict.
+    s.replace_findings("a" * 64, moved, None)
+    assert dict(s.conn.execute("select category, review_status from findings"))["insult"] == "dismissed"
+    assert s.conn.execute("select note from finding_reviews").fetchone()[0] == "misheard"
+
+
+def test_review_does_not_follow_a_finding_that_moved_far_or_spill_to_neighbours(tmp_path):
+    s = Store(tmp_path / "e.db")
+    s.save_recording(_rec(), _segments(), _two_findings(), None)
+    fid = s.conn.execute("select id from findings where category = 'insult'").fetchone()[0]
+    s.set_review([fid], "confirmed")
+    far = _two_findings()
+    far[0].start = 9.0  # another utterance now: the verdict is not carried to it
+    s.save_recording(_rec(), _segments(), far, None)
+    assert set(r[0] for r in s.conn.execute("select review_status from findings")) == {"unreviewed"}
+    s.save_recording(_rec(), _segments(), _two_findings(), None)  # the finding comes back
+    assert s.conn.execute("select review_status from findings where category = 'insult'"
+                          ).fetchone()[0] == "confirmed"
+    # Two findings of one rule close together: one verdict applies to one of them only.
+    twins = [_finding(0), _finding(0)]
+    twins[1].start = 1.5
+    s.save_recording(_rec(), _segments(), twins, None)
+    assert sorted(r[0] for r in s.conn.execute("select review_status from findings")) == [
+        "confirmed", "unreviewed"]
+
+
+def test_review_reset_and_bad_input(tmp_path):
+    s = Store(tmp_path / "e.db")
+    s.save_recording(_rec(), _segments(), _two_findings(), None)
+    fid = s.conn.execute("select min(id) from findings").fetchone()[0]
+    s.set_review([fid], "dismissed")
+    s.set_review([fid], "unreviewed")
+    assert s.conn.execute("select count(*) from finding_reviews").fetchone()[0] == 0
+    assert s.conn.execute("select review_status from findings where id = ?", [fid]).fetchone()[0] == (
+        "unreviewed")
+    with pytest.raises(ValueError, match="no finding with id 999"):
+        s.set_review([999], "dismissed")
+    with pytest.raises(ValueError, match="review status"):
+        s.set_review([fid], "deleted")

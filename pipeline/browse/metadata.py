@@ -125,7 +125,9 @@ order by serious_findings desc, findings desc, calls desc""",
         "needs_review": {
             "title": "Needs review / 待核查",
             "description": "Findings nobody has confirmed or dismissed yet, most serious first; "
-                           "low-confidence ones are marked.",
+                           "low-confidence ones are marked. Record a verdict with "
+                           "`call-evidence review FINDING_ID --confirm` (or --dismiss: left out "
+                           "of reports); verdicts survive re-runs.",
             "sql": f"""select f.id as finding_id, f.category, f.severity, f.quote, f.start,
   {_CALL_COLS}, f."end", f.confidence,
   case when f.confidence is not null and f.confidence < 0.5 then 'low confidence' else '' end
@@ -221,7 +223,9 @@ def metadata(db_name: str, jurisdiction: str | None = None, password: bool = Fal
                     },
                     "findings": {
                         "title": "Findings / 疑似违规",
-                        "description": REVIEW,
+                        "description": REVIEW + " review_status: confirmed / dismissed / unreviewed "
+                                       "(set with call-evidence review; dismissed findings are left "
+                                       "out of reports).",
                         "sort_desc": "id",
                         "facets": ["category", "severity", "review_status", "rule_id"],
                         "columns": {
@@ -255,6 +259,11 @@ def metadata(db_name: str, jurisdiction: str | None = None, password: bool = Fal
                     "words": {"title": "Words / 词", "hidden": True},
                     "segments_fts": {"hidden": True},
                     "recording_files": {"title": "File paths / 文件路径"},
+                    "finding_reviews": {"title": "Review verdicts / 人工核查结论",
+                                        "description": "Confirmed or dismissed by a person "
+                                                       "(call-evidence review), with notes; applied "
+                                                       "again to findings rebuilt by a re-run.",
+                                        "facets": ["status", "category"]},
                     "runs": {"title": "Runs / 处理记录",
                              "description": "Tool and model versions and settings per run."},
                 },

@@ -99,6 +99,13 @@ def render_cell(row, value, column, table, database, datasette):
             return player_html(rid, float(value), float(end))
     if column == "snippet" and isinstance(value, str):
         return Markup(str(escape(value)).replace(MARK_OPEN, "<mark>").replace(MARK_CLOSE, "</mark>"))
+    if column == "duration" and table == "recordings" and "id" in keys and value is not None:
+        rid = _plain(row["id"])
+        if isinstance(rid, str) and re.fullmatch(_SHA, rid):  # the whole call, to listen through
+            return Markup('<span class="ce-player"><audio controls preload="none" '
+                          'src="{base}/audio/{rid}.mp3" title="the whole call"></audio> '
+                          '<span class="ce-time">{t}</span></span>').format(
+                base=BASE, rid=rid, t=_fmt_time(float(value)))
     if value in (None, ""):
         return None
     db = quote(database or "")

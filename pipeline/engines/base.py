@@ -14,20 +14,33 @@ import numpy as np
 
 from .. import textnorm
 
-# Captions Whisper is known to invent on silence/music (training-data credits).
+# Captions Whisper is known to invent on silence/music (training-data credits).  A
+# segment is dropped only when such captions make up most of it, so a collector who
+# happens to say "订阅" in a real sentence is still transcribed.
 HALLUCINATIONS = (
     "请不吝点赞",
     "订阅",
-    "字幕由",
-    "字幕志愿者",
+    "转发",
+    "打赏支持",
+    "明镜与点点栏目",
     "明镜与点点",
+    "字幕由amara.org社区提供",
+    "amara.org",
+    "字幕由",
+    "中文字幕志愿者",
+    "字幕志愿者",
+    "优优独播剧场",
     "谢谢观看",
     "感谢观看",
+    "谢谢大家观看",
     "thanks for watching",
     "thank you for watching",
     "please subscribe",
     "subtitles by",
+    "the amara.org community",
 )
+# Share of a segment's letters that may be left once the captions are removed.
+HALLUCINATION_REST = 0.5
 
 
 # Languages this tool is built for; anything else Whisper guesses on a short or noisy
@@ -85,6 +98,9 @@ class Segment:
     compression_ratio: float | None = None
     words: list[Word] = field(default_factory=list)
     channel: int | None = None
+    # who spoke, when known per segment rather than per channel: an estimated voice label
+    # from the optional mono speaker split (pipeline/diarize.py); None otherwise
+    speaker: str | None = None
 
 
 @dataclass
@@ -161,8 +177,15 @@ def split_long_segments(segments: list[Segment], max_seconds: float = MAX_SEGMEN
 
 
 def is_hallucination(text: str) -> bool:
+    """True when known invented captions make up most of ``text`` (letters only counted)."""
     folded = textnorm.fold(text)
-    return any(h in folded for h in HALLUCINATIONS)
+    if not any(h in folded for h in HALLUCINATIONS):
+        return False
+    rest = folded
+    for h in HALLUCINATIONS:  # longest captions are listed before their parts
+        rest = rest.replace(h, "")
+    letters = lambda t: sum(ch.isalnum() for ch in t)  # noqa: E731
+    return letters(rest) <= HALLUCINATION_REST * letters(folded)
 
 
 def clean_segments(segments: list[Segment], script: str = "simplified") -> list[Segment]:

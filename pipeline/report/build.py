@@ -1,0 +1,311 @@
+"""Assemble an evidence package: report (HTML + PDF, Chinese and English), clips,
+transcripts, originals, draft complaints, manifest with hashes, and a zip.
+
+Order matters for the chain of custody: every original is hashed and checked
+against its recording id before anything is cut from it, and the manifest is
+written last, over the files as they are on disk.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import shutil
+import zipfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import jinja2
+import yaml
+
+from .. import __version__, clips, ingest
+from ..detect.matcher import SOUND_NOTE
+from ..hashing import sha256_file
+from ..store import Store
+from . import chart, complaint, fonts, manifest, subtitles
+from .data import FindingItem, Incident, Recording, ReportData, ReportError, Scope, load
+from .pdf import PdfError, html_to_pdf
+
+LANGUAGES = ("zh", "en")
+
+
+@dataclass
+class ReportOptions:
+    languages: tuple[str, ...] = LANGUAGES
+    channels: list[str] | None = None  # None: the defaults in complaints.yaml
+    include_originals: bool = True
+    pdf: bool = True
+    make_zip: bool = True
+    complainant: str | None = None
+    jurisdiction: str | None = None
+
+
+@dataclass
+class ReportResult:
+    folder: Path
+    zip_path: Path | None
+    html: list[Path] = field(default_factory=list)
+    pdf: list[Path] = field(default_factory=list)
+    findings: int = 0
+    recordings: int = 0
+    warnings: list[str] = field(default_factory=list)
+    manifest: dict = field(default_factory=dict)
+
+
+@lru_cache(maxsize=1)
+def labels() -> dict:
+    path = Path(str(resources.files("pipeline") / "data" / "report_labels.yaml"))
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^0-9A-Za-z+_-]+", "-", text).strip("-")[:40] or "all"
+
+
+def _package_name(scope: Scope) -> str:
+    what = scope.name or ("_".join(scope.numbers) if scope.numbers else "all")
+    return f"evidence_{_slug(what)}_{datetime.now():%Y%m%d-%H%M%S}"
+
+
+def locate_original(rec: Recording) -> Path | None:
+    """The original file, only if its content still hashes to the recording id."""
+    for text in rec.candidate_paths:
+        p = ingest.fs_path(text)
+        if p.is_file() and p.stat().st_size == (rec.size or p.stat().st_size):
+            if sha256_file(p) == rec.id:
+                return p
+    return None
+
+
+def build_report(db_path: Path, out_dir: Path, scope: Scope, options: ReportOptions | None = None,
+                 log: Callable[[str], None] = lambda m: None) -> ReportResult:
+    """Make the package in a new folder under ``out_dir``; returns where and what."""
+    options = options or ReportOptions()
+    for lang in options.languages:
+        if lang not in LANGUAGES:
+            raise ReportError(f"unknown report language {lang!r}; use zh and/or en")
+    channels = options.channels or complaint.templates()["default_channels"]
+    unknown = [c for c in channels if c not in complaint.channels()]
+    if unknown:
+        raise ReportError(f"unknown complaint channel(s) {', '.join(unknown)}; known: "
+                          f"{', '.join(complaint.channels())}")
+    if not Path(db_path).is_file():
+        raise ReportError(f"database not found: {db_path}")
+    store = Store(db_path)
+    try:
+        data = load(store, scope, options.jurisdiction)
+        has_call_log = store.conn.execute("select count(*) from call_log").fetchone()[0] > 0
+    finally:
+        store.close()
+    folder = Path(out_dir) / _package_name(scope)
+    folder.mkdir(parents=True, exist_ok=False)
+    result = ReportResult(folder, None, findings=len(data.findings), recordings=len(data.recordings))
+    log(f"report: {len(data.recordings)} recordings, {len(data.findings)} findings "
+        f"({data.dismissed} dismissed, left out) -> {folder}")
+
+    originals = _originals(data, folder, options.include_originals, result.warnings, log)
+    clip_paths = _clips(data, folder, originals, result.warnings, log)
+    _transcripts(data, folder)
+    night_window = _night_window(data)
+    font_notes = set()
+    for lang in options.languages:
+        path, font_note = _html(data, folder, lang, clip_paths, originals, night_window)
+        font_notes.add(font_note)
+        result.html.append(path)
+        if options.pdf:
+            pdf = path.with_suffix(".pdf")
+            log(f"printing {pdf.name} ...")
+            try:
+                html_to_pdf(path, pdf)
+                result.pdf.append(pdf)
+            except PdfError as e:
+                result.warnings.append(str(e))
+    drafts = folder / "complaint-drafts"
+    drafts.mkdir()
+    for ch in channels:
+        (drafts / f"{ch}.txt").write_text(
+            complaint.draft(ch, data, options.complainant, scope.name, has_call_log, night_window),
+            encoding="utf-8")
+
+    result.manifest = manifest.write(
+        folder,
+        originals=[{"sha256": r.id, "file_name": r.file_name, "recorded_path": r.path,
+                    "size": r.size, "duration_s": r.duration, "phone_number": r.phone_number,
+                    "call_time": r.call_time, "container": r.container, "codec": r.codec,
+                    "sample_rate": r.sample_rate, "channels": r.channels,
+                    "verified_at_export": r.id in originals,
+                    "copy": originals[r.id].relative_to(folder).as_posix()
+                    if r.id in originals and options.include_originals else None}
+                   for r in data.recordings],
+        runs=data.runs, scope=data.scope.describe(),
+        settings={"languages": list(options.languages), "channels": channels,
+                  "include_originals": options.include_originals, "pdf": options.pdf,
+                  "jurisdiction": data.jurisdiction, "dismissed_left_out": data.dismissed,
+                  "clip_padding_s": [clips.PAD_BEFORE, clips.PAD_AFTER]},
+        notes=result.warnings + sorted(font_notes))
+    if options.make_zip:
+        result.zip_path = _zip(folder)
+        log(f"zip: {result.zip_path}")
+    return result
+
+
+def _originals(data: ReportData, folder: Path, copy: bool, warnings: list[str],
+               log: Callable[[str], None]) -> dict[str, Path]:
+    """Recording id -> verified original (the copy in the package when ``copy``)."""
+    out: dict[str, Path] = {}
+    target = folder / "originals"
+    for rec in data.recordings:
+        src = locate_original(rec)
+        if src is None:
+            warnings.append(f"original of {rec.file_name} (sha256 {rec.id[:12]}...) not found with "
+                            "matching content; its hash is listed, the file is not included")
+            continue
+        if not copy:
+            out[rec.id] = src
+            continue
+        target.mkdir(exist_ok=True)
+        dest = target / f"{rec.id[:12]}_{_safe_name(rec.file_name)}"
+        shutil.copyfile(src, dest)
+        if sha256_file(dest) != rec.id:  # a copy that differs is no evidence: say so loudly
+            dest.unlink()
+            raise ReportError(f"copying {src} changed its content (disk problem?); nothing was "
+                              "left in the package for it")
+        out[rec.id] = dest
+    log(f"originals: {len(out)} of {len(data.recordings)} verified")
+    return out
+
+
+def _safe_name(name: str) -> str:
+    return re.sub(r'[\\/:*?"<>|\x00-\x1f]', "_", name)
+
+
+def _clip_name(f: Incident, n: int) -> str:
+    when = (f.recording.call_time or "unknown").replace(":", "").replace("-", "")[:13]
+    num = re.sub(r"\D", "", f.recording.phone_number or "") or "unknown"
+    return f"clips/{n:03d}_{when}_{num}_{int((f.start or 0) * 1000):07d}.mp3"
+
+
+def _clips(data: ReportData, folder: Path, originals: dict[str, Path], warnings: list[str],
+           log: Callable[[str], None]) -> dict[int, str]:
+    """Incident number -> clip path (relative), cut from the verified original when there is one."""
+    out: dict[int, str] = {}
+    scratch = folder / ".clips-tmp"
+    for n, f in enumerate(data.incidents, 1):
+        if f.start is None or f.end is None:
+            continue
+        a, b = clips.padded(f.start, f.end, f.recording.duration)
+        original = originals.get(f.recording.id)
+        try:
+            cut = clips.cut(f.recording.id, a, b, original=str(original) if original else None,
+                            out_dir=scratch, prefer_original=True)
+        except clips.ClipError as e:
+            warnings.append(f"no clip for #{n} ({f.recording.file_name} at {f.start:.1f} s): {e}")
+            continue
+        rel = _clip_name(f, n)
+        (folder / rel).parent.mkdir(exist_ok=True)
+        shutil.copyfile(cut, folder / rel)
+        out[n] = rel
+    shutil.rmtree(scratch, ignore_errors=True)
+    log(f"clips: {len(out)}")
+    return out
+
+
+def _transcript_stem(rec: Recording) -> str:
+    when = (rec.call_time or "unknown").replace(":", "").replace("-", "")[:13]
+    return f"transcripts/{when}_{re.sub(r'[^0-9]', '', rec.phone_number or '') or 'unknown'}_{rec.id[:8]}"
+
+
+def _transcripts(data: ReportData, folder: Path) -> None:
+    (folder / "transcripts").mkdir()
+    for rec in data.recordings:
+        stem = folder / _transcript_stem(rec)
+        header = [f"file: {rec.file_name}", f"sha256: {rec.id}",
+                  f"number: {rec.phone_number or '?'}", f"call time: {rec.call_time or '?'}",
+                  f"language: {rec.language or '?'}; engine: {rec.engine} / {rec.model}",
+                  "machine transcript: check against the recording"]
+        stem.with_suffix(".txt").write_text(subtitles.text(rec, header), encoding="utf-8")
+        stem.with_suffix(".srt").write_text(subtitles.srt(rec), encoding="utf-8")
+        stem.with_suffix(".vtt").write_text(subtitles.vtt(rec), encoding="utf-8")
+
+
+def _night_window(data: ReportData) -> str:
+    from ..callpattern import load_call_rules
+
+    rules = load_call_rules(data.jurisdiction)
+    return f"{rules['night_start']}–{rules['night_end']}"
+
+
+def _marked(utterance: str, matched: list[str]) -> str:
+    """The utterance, escaped, with each matched phrase in <mark>."""
+    text = utterance.strip()
+    spans = []
+    for m in matched:
+        at = text.find(m) if m else -1
+        if at >= 0:
+            spans.append((at, at + len(m)))
+    out, pos = [], 0
+    for a, b in sorted(spans):
+        if a < pos:  # overlapping matches: extend the open mark
+            if b > pos:
+                out[-1] = out[-1][:-len("</mark>")] + html.escape(text[pos:b]) + "</mark>"
+                pos = b
+            continue
+        out.append(html.escape(text[pos:a]))
+        out.append(f"<mark>{html.escape(text[a:b])}</mark>")
+        pos = b
+    out.append(html.escape(text[pos:]))
+    return "".join(out)
+
+
+def _sound_alike(f: FindingItem) -> bool:
+    return SOUND_NOTE in (f.note or "")
+
+
+def _html(data: ReportData, folder: Path, lang: str, clip_paths: dict[int, str],
+          originals: dict[str, Path], night_window: str) -> tuple[Path, str]:
+    """Write report-<lang>.html; returns it and a note on the font embedded in it."""
+    L = labels()[lang]
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(resources.files("pipeline") / "report" / "templates")),
+        autoescape=True)
+    days = [d.day for d in data.days]
+
+    def cat_label(cat: str) -> str:
+        c = data.categories.get(cat, {})
+        return c.get(lang) or cat
+
+    def citations(items: list[dict]) -> str:
+        return "; ".join(f"{c.get('instrument', '')} {c.get('article', '')}".strip() for c in items) or "—"
+
+    incidents = [{"inc": inc, "clip": clip_paths.get(n),
+                  "utterance_html": _marked(inc.utterance, inc.matched)}
+                 for n, inc in enumerate(data.incidents, 1)]
+    per_category = sorted(data.per_category.items(), key=lambda kv: (-kv[1], kv[0]))
+    context = dict(
+        L=L, d=data, incidents=incidents, sound_alike=_sound_alike, per_category=per_category,
+        cat_label=cat_label,
+        citations=citations, clock=complaint.clock, night_window=night_window,
+        first_day=days[0] if days else None, last_day=days[-1] if days else None,
+        recorded_minutes=sum(r.duration or 0 for r in data.recordings) / 60,
+        recordings=[{"rec": r, "copied": r.id in originals} for r in data.recordings],
+        chart=chart.calls_per_day(data.days, L), version=__version__,
+        font_family=fonts.FAMILY, font_css="")
+    template = env.get_template("report.html")
+    draft = template.render(**context)
+    font = fonts.embed(re.sub(r"<[^>]+>", "", draft))  # subset to the characters this page shows
+    out = folder / f"report-{lang}.html"
+    out.write_text(template.render(**{**context, "font_css": font.css}), encoding="utf-8")
+    return out, f"font ({lang}): {font.note}"
+
+
+def _zip(folder: Path) -> Path:
+    zpath = folder.with_suffix(".zip")
+    with zipfile.ZipFile(zpath, "w", compression=zipfile.ZIP_DEFLATED) as z:
+        for p in sorted(folder.rglob("*")):
+            if p.is_file():
+                z.write(p, arcname=f"{folder.name}/{p.relative_to(folder).as_posix()}")
+    return zpath
