@@ -26,10 +26,20 @@ def _converter(config: str):
 
 
 def to_simplified(text: str) -> str:
-    """Traditional -> Simplified Chinese (OpenCC ``t2s``); other text unchanged."""
+    """Traditional -> Simplified Chinese (OpenCC ``t2s``); other text unchanged.
+
+    Applied until nothing changes: OpenCC's table maps a few characters in two steps
+    (薴 -> 苧 -> 苎), and stored text, search index and queries must all agree.
+    """
     if not text or not _CJK_RE.search(text):
         return text
-    return _converter("t2s").convert(text)
+    convert = _converter("t2s").convert
+    for _ in range(4):
+        once = convert(text)
+        if once == text:
+            break
+        text = once
+    return text
 
 
 def to_traditional(text: str) -> str:
