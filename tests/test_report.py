@@ -310,3 +310,18 @@ def test_package_from_the_fixtures(e2e, tmp_path):
         for pdf in result.pdf:
             subprocess.run(["pdftoppm", "-png", "-r", "70", "-f", "1", "-l", "1", "-singlefile",
                             str(pdf), str(Path(target) / pdf.stem)], check=True)
+
+
+def test_two_packages_in_the_same_second_and_an_unwritable_folder(tmp_path, monkeypatch):
+    import pipeline.report.build as build
+
+    monkeypatch.setattr(build, "_package_name", lambda scope: "evidence_all_20261128-120000")
+    db = _small_db(tmp_path)
+    opts = ReportOptions(pdf=False, languages=("en",), make_zip=False)
+    first = build_report(db, tmp_path / "out", Scope(), opts)
+    second = build_report(db, tmp_path / "out", Scope(), opts)
+    assert second.folder.name == first.folder.name + "-2" and manifest.check(second.folder) == []
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(ReportError, match="cannot create the report folder"):
+        build_report(db, blocker / "out", Scope(), opts)

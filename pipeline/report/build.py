@@ -71,6 +71,21 @@ def _package_name(scope: Scope) -> str:
     return f"evidence_{_slug(what)}_{datetime.now():%Y%m%d-%H%M%S}"
 
 
+def _new_folder(out_dir: Path, name: str) -> Path:
+    """A fresh package folder (never one that exists: a package is written once)."""
+    for n in range(100):
+        folder = out_dir / (name if n == 0 else f"{name}-{n + 1}")
+        try:
+            folder.mkdir(parents=True)
+            return folder
+        except FileExistsError:
+            continue
+        except OSError as e:
+            raise ReportError(f"cannot create the report folder in {out_dir}: "
+                              f"{e.strerror or e}") from e
+    raise ReportError(f"too many packages named {name} in {out_dir}")
+
+
 def locate_original(rec: Recording) -> Path | None:
     """The original file, only if its content still hashes to the recording id."""
     for text in rec.candidate_paths:
@@ -101,8 +116,7 @@ def build_report(db_path: Path, out_dir: Path, scope: Scope, options: ReportOpti
         has_call_log = store.conn.execute("select count(*) from call_log").fetchone()[0] > 0
     finally:
         store.close()
-    folder = Path(out_dir) / _package_name(scope)
-    folder.mkdir(parents=True, exist_ok=False)
+    folder = _new_folder(Path(out_dir), _package_name(scope))
     result = ReportResult(folder, None, findings=len(data.findings), recordings=len(data.recordings))
     log(f"report: {len(data.recordings)} recordings, {len(data.findings)} findings "
         f"({data.dismissed} dismissed, left out) -> {folder}")
