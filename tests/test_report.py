@@ -110,7 +110,11 @@ def test_cli_report_html_only_and_review(tmp_path):
     db = _small_db(tmp_path)
     runner = CliRunner()
     fid = sqlite3.connect(db).execute("select id from findings where category = 'insult'").fetchone()[0]
-    res = runner.invoke(cli, ["review", str(fid), "--dismiss", "--note", "borrower quoting", "--db", str(db)])
+    from pipeline.flow import run_lock
+
+    with run_lock(db):  # a `watch` holding the database does not block a review
+        res = runner.invoke(cli, ["review", str(fid), "--dismiss", "--note", "borrower quoting",
+                                  "--db", str(db)])
     assert res.exit_code == 0, res.output
     res = runner.invoke(cli, ["report", "--db", str(db), "--out", str(tmp_path / "out"), "--no-pdf",
                               "--lang", "en", "--channel", "12315", "--name", "XX Collections"])
