@@ -29,7 +29,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import wave
 from itertools import permutations
 from pathlib import Path
 
@@ -40,7 +39,7 @@ sys.path.insert(0, str(REPO))
 
 from pipeline import diarize  # noqa: E402
 from pipeline.engines.base import Segment  # noqa: E402
-from pipeline.normalise import ffmpeg_exe  # noqa: E402
+from pipeline.normalise import ffmpeg_exe, save_wav  # noqa: E402
 
 FIXTURES = REPO / "tests" / "fixtures"
 REALSPEECH = REPO.parent / "shared" / "realspeech" / "audio"
@@ -156,14 +155,6 @@ def score(segments: list[Segment], truth: list[tuple[float, float, str]]) -> tup
     return best_lines / len(truth), best_segs / max(1, len(segs)), len(truth), len(labels)
 
 
-def write_wav(path: Path, x: np.ndarray) -> None:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(SR)
-        w.writeframes((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes())
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--no-whisper", action="store_true", help="only the scripted line times")
@@ -188,7 +179,7 @@ def main() -> int:
                      f"{lines_ok:.0%} of {len(truth)} ({k} label{'s' if k > 1 else ''})"]
             if engine is not None:
                 wav = Path(tmp) / "call.wav"
-                write_wav(wav, audio)
+                save_wav(wav, audio)
                 # CPU time of this process (all its threads): the machine may be shared
                 t0 = time.process_time()
                 t, _ = _transcribe_wav(engine, wav, None)

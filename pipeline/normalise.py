@@ -150,6 +150,15 @@ def _split_channels(src: Path, dsts: list[Path]) -> None:
     _run(ffmpeg.merge_outputs(*outs), tmps, dsts)
 
 
+def save_wav(path: Path, x: np.ndarray, rate: int = SAMPLE_RATE) -> None:
+    """float samples in [-1, 1] -> 16-bit PCM mono wav (the inverse of ``load_wav``)."""
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes())
+
+
 def load_wav(path: Path) -> np.ndarray:
     """16-bit PCM wav -> float32 in [-1, 1], the array both engines accept."""
     with wave.open(str(path), "rb") as w:

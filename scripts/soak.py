@@ -38,7 +38,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +46,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from pipeline.engines import Segment, Transcript, Word  # noqa: E402
-from pipeline.normalise import ffmpeg_exe  # noqa: E402
+from pipeline.normalise import ffmpeg_exe, save_wav  # noqa: E402
 
 BAD_KINDS = ["empty", "truncated", "text", "video", "random"]
 GOOD_FORMATS = ["wav", "wav", "wav", "m4a", "mp3", "ogg", "flac", "amr"]
@@ -93,11 +92,7 @@ def _tone(path: Path, rng: random.Random) -> None:
     x = 0.3 * np.sin(2 * np.pi * rng.uniform(200, 1200) * t)
     x += 0.01 * np.random.default_rng(rng.randrange(1 << 30)).standard_normal(len(t))
     x[: int(rng.uniform(0.05, 0.3) * rate)] = 0  # a little silence first
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes((x * 32767).astype("<i2").tobytes())
+    save_wav(path, x, rate)
 
 
 def _name(i: int, ext: str, rng: random.Random) -> str:

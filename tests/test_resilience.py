@@ -18,7 +18,6 @@ import subprocess
 import sys
 import threading
 import time
-import wave
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +28,7 @@ from pipeline import flow
 from pipeline.cli import cli
 from pipeline.engines import Segment, Transcript, Word
 from pipeline.flow import FlowError, Options, Pipeline, run_lock
-from pipeline.normalise import NormaliseError
+from pipeline.normalise import NormaliseError, save_wav
 from pipeline.store import SCHEMA_VERSION, Store, StoreError
 
 from .conftest import FIXTURES
@@ -89,11 +88,7 @@ def tone_wav(path: Path, seconds: float = 1.0, freq: float = 440.0, rate: int = 
     t = np.arange(int(seconds * rate)) / rate
     rng = np.random.default_rng(seed)
     x = 0.3 * np.sin(2 * np.pi * freq * t) + 0.01 * rng.standard_normal(len(t))
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes((x * 32767).astype("<i2").tobytes())
+    save_wav(path, x, rate)
     return path
 
 

@@ -124,12 +124,8 @@ def build_report(db_path: Path, out_dir: Path, scope: Scope, options: ReportOpti
     originals = _originals(data, folder, options.include_originals, result.warnings, log)
     clip_paths = _clips(data, folder, originals, result.warnings, log)
     _transcripts(data, folder)
-    night_window = _night_window(data)
-    font_notes = set()
-    for lang in options.languages:
-        path, font_note = _html(data, folder, lang, clip_paths, originals, night_window)
-        font_notes.add(font_note)
-        result.html.append(path)
+    result.html, font_note = _write_html(data, folder, options.languages, clip_paths, originals)
+    for path in result.html:
         if options.pdf:
             pdf = path.with_suffix(".pdf")
             log(f"printing {pdf.name} ...")
@@ -142,7 +138,7 @@ def build_report(db_path: Path, out_dir: Path, scope: Scope, options: ReportOpti
     drafts.mkdir()
     for ch in channels:
         (drafts / f"{ch}.txt").write_text(
-            complaint.draft(ch, data, options.complainant, scope.name, has_call_log, night_window),
+            complaint.draft(ch, data, options.complainant, has_call_log),
             encoding="utf-8")
 
     result.manifest = manifest.write(
@@ -160,7 +156,7 @@ def build_report(db_path: Path, out_dir: Path, scope: Scope, options: ReportOpti
                   "include_originals": options.include_originals, "pdf": options.pdf,
                   "jurisdiction": data.jurisdiction, "dismissed_left_out": data.dismissed,
                   "clip_padding_s": [clips.PAD_BEFORE, clips.PAD_AFTER]},
-        notes=result.warnings + sorted(font_notes))
+        notes=[*result.warnings, font_note])
     if options.make_zip:
         result.zip_path = _zip(folder)
         log(f"zip: {result.zip_path}")
@@ -221,7 +217,7 @@ def _clips(data: ReportData, folder: Path, originals: dict[str, Path], warnings:
             continue
         rel = _clip_name(f, n)
         (folder / rel).parent.mkdir(exist_ok=True)
-        shutil.copyfile(cut, folder / rel)
+        shutil.move(cut, folder / rel)  # the scratch copy is not kept
         out[n] = rel
     shutil.rmtree(scratch, ignore_errors=True)
     log(f"clips: {len(out)}")
@@ -244,13 +240,6 @@ def _transcripts(data: ReportData, folder: Path) -> None:
         stem.with_suffix(".txt").write_text(subtitles.text(rec, header), encoding="utf-8")
         stem.with_suffix(".srt").write_text(subtitles.srt(rec), encoding="utf-8")
         stem.with_suffix(".vtt").write_text(subtitles.vtt(rec), encoding="utf-8")
-
-
-def _night_window(data: ReportData) -> str:
-    from ..callpattern import load_call_rules
-
-    rules = load_call_rules(data.jurisdiction)
-    return f"{rules['night_start']}–{rules['night_end']}"
 
 
 def _marked(utterance: str, matched: list[str]) -> str:
@@ -279,13 +268,33 @@ def _sound_alike(f: FindingItem) -> bool:
     return SOUND_NOTE in (f.note or "")
 
 
-def _html(data: ReportData, folder: Path, lang: str, clip_paths: dict[int, str],
-          originals: dict[str, Path], night_window: str) -> tuple[Path, str]:
-    """Write report-<lang>.html; returns it and a note on the font embedded in it."""
-    L = labels()[lang]
+def _write_html(data: ReportData, folder: Path, languages: tuple[str, ...],
+                clip_paths: dict[int, str], originals: dict[str, Path]) -> tuple[list[Path], str]:
+    """Write report-<lang>.html for each language; returns them and a note on the font.
+
+    Each page is rendered once without the font to learn which characters it shows,
+    then one font subset covering all the pages is embedded in each (the CJK font
+    file is read and cut once per package, not once per language).
+    """
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(str(resources.files("pipeline") / "report" / "templates")),
         autoescape=True)
+    template = env.get_template("report.html")
+    contexts = {lang: _context(data, lang, clip_paths, originals) for lang in languages}
+    shown = "".join(re.sub(r"<[^>]+>", "", template.render(**c)) for c in contexts.values())
+    font = fonts.embed(shown)
+    paths = []
+    for lang, context in contexts.items():
+        out = folder / f"report-{lang}.html"
+        out.write_text(template.render(**{**context, "font_css": font.css}), encoding="utf-8")
+        paths.append(out)
+    return paths, f"font: {font.note}"
+
+
+def _context(data: ReportData, lang: str, clip_paths: dict[int, str],
+             originals: dict[str, Path]) -> dict:
+    """What the report template needs, in one language."""
+    L = labels()[lang]
     days = [d.day for d in data.days]
 
     def cat_label(cat: str) -> str:
@@ -302,18 +311,13 @@ def _html(data: ReportData, folder: Path, lang: str, clip_paths: dict[int, str],
     context = dict(
         L=L, d=data, incidents=incidents, sound_alike=_sound_alike, per_category=per_category,
         cat_label=cat_label,
-        citations=citations, clock=complaint.clock, night_window=night_window,
+        citations=citations, clock=complaint.clock, night_window=data.night_window,
         first_day=days[0] if days else None, last_day=days[-1] if days else None,
         recorded_minutes=sum(r.duration or 0 for r in data.recordings) / 60,
         recordings=[{"rec": r, "copied": r.id in originals} for r in data.recordings],
         chart=chart.calls_per_day(data.days, L), version=__version__,
         font_family=fonts.FAMILY, font_css="")
-    template = env.get_template("report.html")
-    draft = template.render(**context)
-    font = fonts.embed(re.sub(r"<[^>]+>", "", draft))  # subset to the characters this page shows
-    out = folder / f"report-{lang}.html"
-    out.write_text(template.render(**{**context, "font_css": font.css}), encoding="utf-8")
-    return out, f"font ({lang}): {font.note}"
+    return context
 
 
 def _zip(folder: Path) -> Path:

@@ -45,7 +45,7 @@ def _fact(f: Incident, data: ReportData) -> dict:
 
 
 def draft(channel: str, data: ReportData, complainant: str | None = None,
-          counterparty: str | None = None, has_call_log: bool = False, night_window: str = "") -> str:
+          has_call_log: bool = False) -> str:
     """The draft text for ``channel`` (a key of ``complaints.yaml``)."""
     t = templates()
     if channel not in t["channels"]:
@@ -56,11 +56,11 @@ def draft(channel: str, data: ReportData, complainant: str | None = None,
                              undefined=jinja2.StrictUndefined)
     days = [d.day for d in data.days]
     facts = env.from_string(t["facts"][lang]).render(
-        complainant=complainant, counterparty=counterparty or data.scope.name,
+        complainant=complainant, counterparty=data.scope.name,
         numbers=data.numbers, first_day=days[0] if days else None,
         last_day=days[-1] if days else None, calls=data.calls, connected=data.connected,
         unanswered=data.attempted_unanswered, night_calls=data.night_calls,
-        days_over_caps=data.days_over_caps, night_window=night_window,
+        days_over_caps=data.days_over_caps, night_window=data.night_window,
         findings=[_fact(f, data) for f in data.incidents], has_call_log=has_call_log,
         originals=len(data.recordings))
     if lang == "zh":

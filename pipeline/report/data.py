@@ -232,6 +232,7 @@ class ReportData:
     numbers: list[str]
     runs: list[dict]
     generated_at: str
+    night_window: str  # the jurisdiction's night hours, e.g. "22:00–08:00"
 
 
 def load(store: Store, scope: Scope, jurisdiction: str | None = None) -> ReportData:
@@ -279,7 +280,8 @@ def load(store: Store, scope: Scope, jurisdiction: str | None = None) -> ReportD
         night_calls=sum(1 for c in calls if is_night(local_time(c.start, rules), rules)),
         days_over_caps=sum(1 for d in days if d.over_cap), per_category=dict(per_category),
         dismissed=dismissed, numbers=numbers, runs=runs,
-        generated_at=datetime.now().astimezone().isoformat(timespec="seconds"))
+        generated_at=datetime.now().astimezone().isoformat(timespec="seconds"),
+        night_window=f"{rules['night_start']}–{rules['night_end']}")
 
 
 def _local_iso(c: Call, rules: dict) -> str:
