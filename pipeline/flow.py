@@ -10,10 +10,10 @@ writable) stop the run with ``FlowError``/``StoreError`` instead of marking
 every remaining file as failed (``pipeline.errors`` tells the two apart).  See
 docs/reliability.md.
 
-One file's work without the database (normalise, transcribe, detect) is
-``pipeline.filework.FileWork``, which ``Pipeline`` extends; it sits below this
-module and below the executors (``pipeline.scale``) that run it, so imports
-only point down.
+The middle of the order for one file (normalise, transcribe, detect: all but
+the database write) is ``pipeline.filework.FileWork.prepare``, which ``Pipeline``
+extends: the executors (``pipeline.scale``) run it too, in threads or on Ray
+workers, so it sits below both this module and them, and imports only point down.
 """
 
 from __future__ import annotations
