@@ -68,8 +68,8 @@ def _make(project: Path, fake: Path, target: str, own_path_only: bool = False):
     # own_path_only: PATH is the stand-ins alone, so apt-get is not found anywhere
     path = str(fake) if own_path_only else f"{fake}{os.pathsep}{os.environ.get('PATH', '')}"
     env = {**os.environ, "PATH": path}
-    env.pop("MAKEFLAGS", None)
-    env.pop("MFLAGS", None)
+    for var in ("MAKEFLAGS", "MFLAGS", "MAKELEVEL"):  # when the suite itself runs under make
+        env.pop(var, None)
     return subprocess.run([MAKE, "--no-print-directory", target], cwd=project, env=env,
                           capture_output=True, text=True, timeout=60)
 
