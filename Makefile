@@ -7,17 +7,26 @@ RECORDINGS ?= recordings
 PORT   ?= 8001
 ARGS   ?=
 
-.PHONY: setup system-deps transcribe demo browse detect report test test-fast lint clean screenshots eval-asr
+.PHONY: setup system-deps check-system-deps transcribe demo browse detect report test test-fast lint clean screenshots eval-asr
 
 SYSTEM_PACKAGES := ffmpeg fonts-noto-cjk chromium poppler-utils
 
+# The system packages are optional outside the tests: setup installs them when it can (root,
+# apt-get) and otherwise, or when apt-get fails (no network, another apt holding the dpkg
+# lock), says so in one line and goes on, so `make transcribe` still runs. CI uses the strict
+# targets instead (.ci/run: system-deps, check-system-deps). apt-get's output goes to a log.
 setup: $(VENV)/.installed
 	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	missing=$$(echo $$missing); why=""; \
 	if [ -n "$$missing" ]; then \
-		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then $(MAKE) system-deps; \
-		else echo "note: not installed: $$missing (browser tests and CJK screenshots need them;" \
-			"run 'sudo make system-deps'). Transcription itself needs none of them."; fi; \
-	fi
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			$(MAKE) --no-print-directory system-deps >$(VENV)/system-deps.log 2>&1 \
+				|| why="apt-get failed, see $(VENV)/system-deps.log"; \
+		else why="installing them needs root and apt-get"; fi; \
+	fi; \
+	if [ -n "$$why" ]; then echo "note: system packages not installed: $$missing ($$why);" \
+		"only the browser tests and Chinese text in screenshots/PDFs need them, transcription" \
+		"does not; add them with: sudo make system-deps"; fi
 
 # torch is installed first and pinned: 2.13.0 is the CPU build; an unpinned torch
 # (pulled in by openai-whisper) would download a multi-GB CUDA build.
@@ -35,10 +44,17 @@ $(VENV)/.installed: pyproject.toml
 # screenshots and PDFs (a CJK font), and pdftotext (poppler-utils) for the report
 # tests. Debian/Ubuntu, needs root. Transcription itself needs none of them: an
 # ffmpeg binary comes from pip (imageio-ffmpeg).
+# Strict (fails when apt-get does): CI runs it directly, not through setup.
 system-deps:
 	apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
 		$(SYSTEM_PACKAGES)
+
+# Fails, naming them, when any system package is missing (CI: before the tests, which
+# would otherwise skip the browser and PDF checks).
+check-system-deps:
+	@missing=$$(for p in $(SYSTEM_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	if [ -n "$$missing" ]; then echo "system packages missing:" $$missing >&2; exit 1; fi
 
 transcribe: setup
 	$(BIN)/call-evidence transcribe $(RECORDINGS) --db $(DB) $(ARGS)

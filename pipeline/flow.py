@@ -7,19 +7,23 @@ already ``done`` (by content hash) are skipped, everything else is redone.
 
 Problems that are not one file's fault (disk full, cache or database not
 writable) stop the run with ``FlowError``/``StoreError`` instead of marking
-every remaining file as failed.  See docs/reliability.md.
+every remaining file as failed (``pipeline.errors`` tells the two apart).  See
+docs/reliability.md.
+
+The middle of the order for one file (normalise, transcribe, detect: all but
+the database write) is ``pipeline.filework.FileWork.prepare``, which ``Pipeline``
+extends: the executors (``pipeline.scale``) run it too, in threads or on Ray
+workers, so it sits below both this module and them, and imports only point down.
 """
 
 from __future__ import annotations
 
-import errno
 import fcntl
 import json
 import os
 import sys
-import time
 from collections import defaultdict, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -28,12 +32,22 @@ from pathlib import Path
 from . import __version__, callstore, ingest, models
 from .calllog import CallLogError, read_call_log
 from .callpattern import analyse, load_call_rules, merge_calls
-from .detect import Detector, Finding, TimedText, TimedWord
-from .engines import Engine, Transcript, load_engine
-from .normalise import NormaliseError, normalise
-from .scale import RayOptions, make_executor
-from .store import FindingRow, SegmentRow, Store, StoreError
-from .textnorm import to_traditional
+from .detect import Detector
+from .errors import FileFailed, FlowError
+from .filework import (  # noqa: F401 (re-exported: the per-file work is part of the pipeline's names)
+    IDENTITY_WINDOW_SECONDS,
+    LANGUAGE_SIDECAR,
+    TRACE_ENV,
+    FileWork,
+    Prepared,
+    detect_rows,
+    file_language,
+    identity_check,
+    trace,
+)
+from .options import Options, RayOptions  # noqa: F401 (re-exported)
+from .scale import make_executor
+from .store import Store, StoreError
 from .transcribe import (  # noqa: F401 (re-exported: the pipeline's public names)
     CHANNEL_LABELS,
     NO_SPEECH_NOTE,
@@ -42,55 +56,6 @@ from .transcribe import (  # noqa: F401 (re-exported: the pipeline's public name
     transcribe_normalised_noted,
     transcribe_path,
 )
-
-# Test-only: print stage events to stderr so a test can kill the process at a known point.
-TRACE_ENV = "CALL_EVIDENCE_TEST_TRACE"
-
-_ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM}
-_DISK_FULL_TEXT = ("No space left on device", "Disk quota exceeded")
-
-
-class FlowError(RuntimeError):
-    """The run as a whole cannot proceed (not one file's problem)."""
-
-
-class FileFailed(RuntimeError):
-    """One file could not be processed; ``message`` is what the user reads."""
-
-    def __init__(self, rec: dict, message: str):
-        super().__init__(message)
-        self.rec, self.message = rec, message
-
-
-@dataclass
-class Prepared:
-    """A file ready to be written: everything but the database transaction."""
-
-    shown: str
-    rec: dict
-    rows: list
-    findings: list
-    derived: list
-
-
-@dataclass
-class Options:
-    engine: str = "faster-whisper"
-    model: str | None = None
-    language: str | None = None  # None = detect per file
-    device: str = "auto"
-    threads: int = 0
-    split_stereo: bool = True
-    rules: list[Path] = field(default_factory=list)
-    cache_dir: Path | None = None
-    retry_failed: bool = True
-    script: str = "simplified"  # Chinese output: "simplified" or "traditional"
-    workers: int = 0  # files transcribed at once; 0: automatic (one per 1-2 cores, faster-whisper)
-    jurisdiction: str | None = None  # call-pattern thresholds (data/call_rules.yaml); None: default
-    call_log: Path | None = None  # a phone call-log CSV to import before the call-pattern check
-    diarize: bool = False  # mono: estimated two-speaker split (pipeline/diarize.py), labels say so
-    executor: str = "local"  # "local": threads here; "ray": Ray workers (docs/scale-out.md)
-    ray: RayOptions = field(default_factory=RayOptions)  # used with executor "ray"
 
 
 @dataclass
@@ -151,132 +116,10 @@ def run_lock(db_path: Path):
             fcntl.flock(f, fcntl.LOCK_UN)
 
 
-def _to_rows(transcript: Transcript, speakers: dict[int | None, str | None],
-             script: str = "simplified") -> list[SegmentRow]:
-    """Segments as stored; Chinese in Simplified unless the user asked for Traditional
-    (engines always answer in Simplified; detection folds to Simplified either way)."""
-    conv = to_traditional if script == "traditional" else (lambda t: t)
-    return [
-        SegmentRow(idx=i, start=s.start, end=s.end, text=conv(s.text), channel=s.channel,
-                   speaker=s.speaker or speakers.get(s.channel), avg_logprob=s.avg_logprob,
-                   no_speech_prob=s.no_speech_prob, compression_ratio=s.compression_ratio,
-                   words=[(w.start, w.end, conv(w.text), w.probability) for w in s.words])
-        for i, s in enumerate(transcript.segments)
-    ]
-
-
-LANGUAGE_SIDECAR = ".lang"  # "call.amr.lang" holding "en" overrides the language for call.amr
-IDENTITY_WINDOW_SECONDS = 45.0
-
-
-def file_language(path: Path, default: str | None) -> str | None:
-    """Per-file language override: a text file next to the recording named
-    ``<file name>.lang`` containing a code such as ``zh``, ``en`` or ``yue``."""
-    side = path.with_name(path.name + LANGUAGE_SIDECAR)
-    try:
-        code = side.read_text(encoding="utf-8").strip().lower()
-    except OSError:
-        return default
-    return code or default
-
-
-def identity_check(findings: list[FindingRow], rows: list[SegmentRow]) -> list[FindingRow]:
-    """Failure to identify: no caller identification heard in the first 45 seconds.
-
-    Identification phrases are rules of category ``identification`` (a signal, not a
-    violation); they are used here and not stored.
-    """
-    early = [f for f in findings if f.category == "identification"
-             and (f.start is None or f.start <= IDENTITY_WINDOW_SECONDS)]
-    kept = [f for f in findings if f.category != "identification"]
-    speech = [r for r in rows if r.start <= IDENTITY_WINDOW_SECONDS and r.text.strip()]
-    # Checked only on calls that already hold another possible violation: there the
-    # missing identification is part of the conduct; a polite reminder is left alone.
-    conduct = [f for f in kept if f.category not in ("legal_claim", "stop_request")]
-    if early or sum(r.end - r.start for r in speech) < 3.0 or not conduct:
-        return kept
-    first = speech[0]
-    return kept + [FindingRow(
-        segment_idx=first.idx, rule_id="NO_IDENTIFICATION_FIRST_45S", category="identity",
-        severity="low", matched_text="", quote=" ".join(r.text for r in speech[:3])[:120],
-        start=first.start, end=speech[min(2, len(speech) - 1)].end, confidence=None,
-        speaker=first.speaker,
-        citations=[{"id": "NIFA2018_15", "jurisdiction": "CN",
-                    "instrument": "互联网金融逾期债务催收自律公约（试行） (NIFA 2018)", "article": "Art. 15"},
-                   {"id": "FDCPA_1692E11", "jurisdiction": "US", "instrument": "FDCPA 15 U.S.C.",
-                    "article": "§1692e(11), §1692d(6)"}],
-        note="possible violation — for human review; no institution or collector "
-             "identification was recognised in the first 45 seconds (the recording may "
-             "start late, or the words may have been misheard)")]
-
-
-def detect_rows(detector: Detector, rows: list[SegmentRow], language: str | None) -> list[FindingRow]:
-    """Run detection over stored/just-made segments (used by transcribe and re-detect)."""
-    utterances = [
-        TimedText(text=r.text, start=r.start, end=r.end, speaker=r.speaker, language=language,
-                  words=[TimedWord(*w) for w in r.words], ref=r.idx)
-        for r in rows
-    ]
-    return [_finding_row(f) for f in detector.detect(utterances)]
-
-
-def _finding_row(f: Finding) -> FindingRow:
-    return FindingRow(segment_idx=f.ref, rule_id=f.rule_id, category=f.category,
-                      severity=f.severity, matched_text=f.matched_text, quote=f.quote,
-                      start=f.start, end=f.end, confidence=f.confidence, speaker=f.speaker,
-                      citations=f.citations, note=f.note)
-
-
-# ---------------------------------------------------------------------- environment
-def _disk_full(e: BaseException) -> bool:
-    if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
-        return True
-    return any(t in str(e) for t in _DISK_FULL_TEXT)
-
-
-def _trace(msg: str) -> None:
-    if os.environ.get(TRACE_ENV):
-        print(f"TEST: {msg}", file=sys.stderr, flush=True)
-
-
-class Pipeline:
-    """Holds what is loaded once per run: the engine (lazily) and the detector."""
-
-    def __init__(self, options: Options, engine: Engine | None = None,
-                 log: Callable[[str], None] | None = None):
-        self.options = options
-        self._engine = engine
-        self.detector = Detector(rule_paths=options.rules)
-        self.cache_dir = options.cache_dir or (models.cache_root() / "audio")
-        self.log = log or (lambda msg: print(msg, file=sys.stderr))
-        self.stage_seconds: dict[str, float] = defaultdict(float)
-        self.remote_engine = None  # Ray executor: what the workers loaded, for the run record
-
-    @property
-    def engine(self) -> Engine:
-        if self._engine is None:
-            o = self.options
-            self.log(f"loading {o.engine} with model {o.model or models.BUNDLED_MODEL} ...")
-            workers = self.workers()
-            threads = o.threads or (max(1, (os.cpu_count() or 1) // workers) if workers > 1 else 0)
-            self._engine = load_engine(o.engine, o.model, device=o.device, threads=threads,
-                                       workers=workers)
-        return self._engine
-
-    def workers(self) -> int:
-        """How many files to transcribe at once.
-
-        On a 2-core laptop two files at once with one thread each beat one file
-        with two threads by about a third (short calls decode in small steps that
-        do not spread over threads).  openai-whisper stays at one: PyTorch already
-        uses every core and is not meant to be driven from several threads.
-        """
-        o = self.options
-        if o.engine != "faster-whisper":
-            return 1
-        if o.workers:
-            return max(1, o.workers)
-        return 2 if (os.cpu_count() or 1) >= 2 else 1
+class Pipeline(FileWork):
+    """A run over a folder: ``FileWork`` (engine, detector, one file's preparation) plus
+    what only the driver does: fingerprint files in order, hand them to an executor,
+    write each result to the database, and keep the run's record."""
 
     def settings(self) -> dict:
         o = self.options
@@ -292,47 +135,10 @@ class Pipeline:
                 raise FlowError(str(e)) from e
         if o.executor != "local":
             s["executor"] = o.executor
-        engine = self._engine if self._engine is not None else self.remote_engine
+        engine = self.loaded_engine
         if engine is not None and hasattr(engine, "settings"):
             s["engine_settings"] = engine.settings()
         return s
-
-    @contextmanager
-    def _stage(self, name: str) -> Iterator[None]:
-        t0 = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.stage_seconds[name] += time.perf_counter() - t0
-
-    # ------------------------------------------------------------------ checks
-    def check_cache_writable(self) -> None:
-        """Fail the run up front, with a clear message, if decoded audio cannot be written."""
-        probe = self.cache_dir / f".write-test-{os.getpid()}"
-        try:
-            self.cache_dir.mkdir(parents=True, exist_ok=True)
-            probe.write_bytes(b"ok")
-            probe.unlink()
-        except OSError as e:
-            raise FlowError(self._cache_message(e)) from e
-
-    def _cache_message(self, e: BaseException) -> str:
-        why = getattr(e, "strerror", None) or str(e)
-        if _disk_full(e):
-            return (f"the disk holding the audio cache {self.cache_dir} is full ({why}). "
-                    "Nothing was half-written; finished recordings are saved. "
-                    "Free some space and run again.")
-        return (f"the audio cache {self.cache_dir} is not writable ({why}). "
-                "Make it writable or set CALL_EVIDENCE_CACHE to a writable folder, then run again.")
-
-    def _is_cache_problem(self, e: BaseException) -> bool:
-        """Disk full, or the cache folder refusing writes: no file's fault, so stop the run."""
-        if _disk_full(e):
-            return True
-        if isinstance(e, OSError) and e.errno in _ENVIRONMENT_ERRNOS:
-            return str(self.cache_dir) in str(getattr(e, "filename", "") or "")
-        return isinstance(e, NormaliseError) and str(self.cache_dir) in str(e) and (
-            "Permission denied" in str(e) or "Read-only file system" in str(e))
 
     # ------------------------------------------------------------------ one file
     def process_file(self, store: Store, src: ingest.SourceFile, run_id: int) -> int:
@@ -344,83 +150,15 @@ class Pipeline:
         """
         return self.commit(store, self.prepare(src, run_id))
 
-    def prepare(self, src: ingest.SourceFile, run_id: int) -> Prepared:
-        """Everything but the database write (safe to run in a worker thread)."""
-        shown = ingest.display_path(src.path)
-        rec = self.record_for(src, run_id)
-        stage = "normalise"
-        try:
-            with self._stage("normalise"), self._readable_name(src) as readable:
-                norm = normalise(readable, src.sha256, self.cache_dir, self.options.split_stereo)
-            info = norm.info
-            rec.update(container=info.container, codec=info.codec, sample_rate=info.sample_rate,
-                       channels=info.channels, duration=info.duration)
-            engine = self.engine  # loaded outside the timed stage: model load is not transcription
-            stage = "transcription"
-            _trace(f"transcribing {shown}")
-            with self._stage("transcribe"):
-                transcript, speakers, note = transcribe_normalised_noted(
-                    engine, norm, file_language(src.path, self.options.language),
-                    diarize=self.options.diarize)
-            stage = "detection"
-            with self._stage("detect"):
-                rows = _to_rows(transcript, speakers, self.options.script)
-                findings = identity_check(detect_rows(self.detector, rows, transcript.language), rows)
-            stage = "hashing the normalised audio"
-            with self._stage("normalise"):
-                derived = [("normalised audio", str(p), ingest.sha256_of(p), p.stat().st_size)
-                           for p in [norm.mix, *norm.channel_paths]]
-        except (StoreError, FlowError, KeyboardInterrupt):
-            raise
-        except Exception as e:
-            if self._is_cache_problem(e):
-                raise FlowError(self._cache_message(e)) from e
-            if isinstance(e, NormaliseError):
-                message = str(e)
-            elif stage == "transcription":
-                message = f"transcription failed: {type(e).__name__}: {e}"
-            else:
-                message = f"{stage} failed: {type(e).__name__}: {e}"
-            raise FileFailed(rec, message[:1000]) from e
-        rec.update(language=transcript.language, language_probability=transcript.language_probability,
-                   engine=self.options.engine, model=engine.model_name, note=note)
-        return Prepared(shown, rec, rows, findings, derived)
-
-    def record_for(self, src: ingest.SourceFile, run_id: int) -> dict:
-        """The recording's row as far as the fingerprint knows it (all a failure stores)."""
-        return {"id": src.sha256, "path": ingest.display_path(src.path),
-                "file_name": ingest.display_path(src.path.name), "size": src.size, "mtime": src.mtime,
-                "phone_number": src.meta.phone_number, "call_time": src.meta.call_time,
-                "run_id": run_id}
-
     def commit(self, store: Store, p: Prepared | FileFailed) -> int:
         """The database write for a prepared file (main thread only)."""
         if isinstance(p, FileFailed):
             store.save_failure(p.rec, p.message)
             raise p
-        with self._stage("store"):
+        with self.stage("store"):
             store.save_recording(p.rec, p.rows, p.findings, p.rec["run_id"], derived=p.derived)
-        _trace(f"committed {p.shown}")
+        trace(f"committed {p.shown}")
         return len(p.findings)
-
-    @contextmanager
-    def _readable_name(self, src: ingest.SourceFile) -> Iterator[Path]:
-        """The path to hand to ffmpeg: the file itself, or a link with a plain name.
-
-        A name that is not valid UTF-8 cannot be passed through ffmpeg's Python
-        wrapper; a temporary link in the cache (named by content hash) can.
-        """
-        if ingest.name_is_text(src.path):
-            yield src.path
-            return
-        suffix = src.path.suffix if ingest.name_is_text(Path(src.path.suffix)) else ""
-        link = self.cache_dir / f"{src.sha256}.link{suffix}"
-        link.unlink(missing_ok=True)
-        os.symlink(os.path.abspath(src.path), link)
-        try:
-            yield link
-        finally:
-            link.unlink(missing_ok=True)
 
     # ------------------------------------------------------------------ runs
     def run(self, folder: Path, db_path: Path, progress: bool = True,
@@ -495,7 +233,7 @@ class Pipeline:
 
     def _finish(self, store: Store, run_id: int, status: str, summary: Summary) -> None:
         engine_info = {}
-        engine = self._engine if self._engine is not None else self.remote_engine
+        engine = self.loaded_engine
         if engine is not None:
             engine_info = {"engine_version": engine.version(),
                            "model_sha256": engine.model_sha256,
@@ -517,7 +255,7 @@ class Pipeline:
         shown = ingest.display_path(path)
         summary.handled.append(path)
         try:
-            with self._stage("ingest"):
+            with self.stage("ingest"):
                 src = ingest.describe(path, folder)
         except OSError as e:
             # Not recorded in the database: without its content there is no hash to key it.
@@ -533,12 +271,6 @@ class Pipeline:
             return None
         known[src.sha256] = "in-flight"  # the same content under another name waits for this one
         return path, src, executor.submit(src, run_id)
-
-    def _prepare_or_failure(self, src, run_id) -> Prepared | FileFailed:
-        try:
-            return self.prepare(src, run_id)
-        except FileFailed as e:
-            return e
 
     def _settle(self, store, job, known, summary, say) -> None:
         """Write one prepared file (or its failure) to the database."""

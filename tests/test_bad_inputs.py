@@ -16,6 +16,7 @@ from click.testing import CliRunner
 
 from pipeline import flow
 from pipeline.cli import cli
+from pipeline.engines import Transcript
 from pipeline.flow import SILENT_NOTE, WINDOW_SECONDS, Options, Pipeline
 from pipeline.ingest import display_path
 from pipeline.normalise import ffmpeg_exe
@@ -257,7 +258,7 @@ def test_sound_without_words_is_done_with_a_note(tmp_path):
     class Deaf(StandInEngine):
         def transcribe(self, audio, language=None):
             super().transcribe(audio, language)
-            return flow.Transcript("zh", 0.5, [])
+            return Transcript("zh", 0.5, [])
 
     tone_wav(tmp_path / "rec" / "hum.wav", 1, 50)
     summary, db, engine = run(tmp_path, tmp_path / "rec", Deaf())

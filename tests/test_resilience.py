@@ -24,7 +24,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from pipeline import flow
+from pipeline import filework
 from pipeline.cli import cli
 from pipeline.engines import Segment, Transcript, Word
 from pipeline.flow import FlowError, Options, Pipeline, run_lock
@@ -276,7 +276,7 @@ def test_disk_full_at_database_write_is_clear_and_corrupts_nothing(tmp_path, mon
     big = StandInEngine(text="明天上门" * 50, segments=50)
     with pytest.raises(StoreError, match="disk is full.*Nothing was half-written"):
         pipeline(tmp_path, big).run(folder, db, progress=False)
-    monkeypatch.setattr(flow, "load_engine", lambda *a, **k: big)  # the CLI, with the stand-in
+    monkeypatch.setattr(filework, "load_engine", lambda *a, **k: big)  # the CLI, with the stand-in
     r = CliRunner().invoke(cli, ["transcribe", str(folder), "--db", str(db), "--quiet"])
     assert r.exit_code == 1 and "disk is full" in r.output and "Traceback" not in r.output
     monkeypatch.setattr(Store, "ensure_schema", real_schema)
@@ -291,19 +291,19 @@ def test_disk_full_in_the_audio_cache_stops_the_run_and_marks_no_file_failed(tmp
     folder, db = _some_done(tmp_path, 1)
     for i in range(3):
         tone_wav(folder / f"new{i}.wav", 0.5, 900 + i, seed=20 + i)
-    real = flow.normalise
+    real = filework.normalise
 
     def no_space(src, sha, cache, split):
         raise NormaliseError("ffmpeg could not decode the file: Error writing trailer of "
                              f"{cache}/{sha}.wav.partial.wav: No space left on device")
 
-    monkeypatch.setattr(flow, "normalise", no_space)
+    monkeypatch.setattr(filework, "normalise", no_space)
     with pytest.raises(FlowError, match="disk holding the audio cache .* is full"):
         pipeline(tmp_path).run(folder, db, progress=False)
     assert db_rows(db, "select count(*) from recordings where status = 'failed'") == [(0,)]
     assert db_rows(db, "select status from runs order by id desc limit 1") == [("failed",)]
     assert_consistent(db)
-    monkeypatch.setattr(flow, "normalise", real)
+    monkeypatch.setattr(filework, "normalise", real)
     s = pipeline(tmp_path).run(folder, db, progress=False)
     assert (s.processed, s.skipped, s.failed) == (3, 1, 0)
 

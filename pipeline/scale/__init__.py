@@ -7,36 +7,23 @@ So the choice of executor changes where normalise/transcribe/detect run and
 nothing about what is stored.  Ray is an optional extra: ``import ray`` happens
 only in ``pipeline.scale.ray_executor``/``worker``, and only for ``--executor ray``.
 See docs/scale-out.md.
+
+What an executor runs is ``pipeline.filework.FileWork.prepare`` (the flow's
+``Pipeline`` is one); the options, error types and ``Prepared`` come from
+modules below this package, so nothing here imports ``pipeline.flow``.
 """
 
 from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
-if TYPE_CHECKING:  # flow imports this module; no runtime import back
-    from ..flow import FileFailed, Pipeline, Prepared
+from ..options import EXECUTORS, SHIP_MODES, RayOptions
+
+if TYPE_CHECKING:
+    from ..errors import FileFailed
+    from ..filework import FileWork, Prepared
     from ..ingest import SourceFile
-
-EXECUTORS = ("local", "ray")
-SHIP_MODES = ("auto", "always", "never")
-RAY_MISSING = ("the Ray executor needs the optional Ray extra: pip install 'call-evidence[ray]' "
-               "(or run without --executor ray)")
-
-
-@dataclass
-class RayOptions:
-    """How the Ray executor finds and uses its cluster (all picklable plain values)."""
-
-    address: str | None = None  # None: start a private cluster here; "auto" or HOST:PORT: join one
-    workers: int = 0  # worker actors; 0: as many as the cluster's CPUs (or GPUs) allow
-    cpus_per_worker: float = 1.0  # also the CPU threads each worker's model uses
-    gpus_per_worker: float = 0.0  # > 0: each worker holds that share of a GPU (device cuda)
-    # "auto": workers read the original where the driver found it when they can see the very
-    # same bytes there, else the driver sends them; "always": always send; "never": shared path only
-    ship_bytes: str = "auto"
-    in_flight_per_worker: int = 2  # files queued per worker so none waits for the driver
 
 
 class Executor(Protocol):
@@ -54,7 +41,7 @@ class Executor(Protocol):
 class LocalExecutor:
     """Threads in this process sharing one loaded model (the default, unchanged behaviour)."""
 
-    def __init__(self, pipeline: Pipeline):
+    def __init__(self, pipeline: FileWork):
         self.pipeline = pipeline
         self.slots = pipeline.workers()
         self._pool = (ThreadPoolExecutor(self.slots, thread_name_prefix="transcribe")
@@ -62,9 +49,9 @@ class LocalExecutor:
 
     def submit(self, src: SourceFile, run_id: int) -> Future | Prepared | FileFailed:
         if self._pool is None:
-            return self.pipeline._prepare_or_failure(src, run_id)
+            return self.pipeline.prepare_or_failure(src, run_id)
         _ = self.pipeline.engine  # load the model here, once, not in a worker thread
-        return self._pool.submit(self.pipeline._prepare_or_failure, src, run_id)
+        return self._pool.submit(self.pipeline.prepare_or_failure, src, run_id)
 
     def shutdown(self) -> list[dict[str, Any]]:
         if self._pool is not None:
@@ -72,7 +59,7 @@ class LocalExecutor:
         return []
 
 
-def make_executor(pipeline: Pipeline) -> Executor:
+def make_executor(pipeline: FileWork) -> Executor:
     """The executor ``pipeline.options.executor`` names; Ray is imported only when chosen."""
     kind = pipeline.options.executor
     if kind == "local":
@@ -84,5 +71,4 @@ def make_executor(pipeline: Pipeline) -> Executor:
     raise ValueError(f"unknown executor {kind!r}; choose one of {', '.join(EXECUTORS)}")
 
 
-__all__ = ["EXECUTORS", "RAY_MISSING", "SHIP_MODES", "Executor", "LocalExecutor", "RayOptions",
-           "make_executor"]
+__all__ = ["EXECUTORS", "SHIP_MODES", "Executor", "LocalExecutor", "RayOptions", "make_executor"]

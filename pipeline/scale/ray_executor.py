@@ -23,17 +23,20 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .. import ingest
-from ..flow import FileFailed, FlowError, Prepared, file_language
+from ..errors import FileFailed, FlowError
+from ..filework import Prepared, file_language
+from ..options import SHIP_MODES
 from ..store import StoreError
-from . import RAY_MISSING, SHIP_MODES
 from .worker import NEED_BYTES, Failed, Outcome, TranscribeWorker, forwarded_env, worker_options
 
 if TYPE_CHECKING:
-    from ..flow import Pipeline
+    from ..filework import FileWork
 
 START_TIMEOUT_S = 600.0  # a worker that has not loaded its model by then is given up on
 ATTEMPTS = 2  # a file is tried on at most this many workers
 _POLL_S = 0.2
+RAY_MISSING = ("the Ray executor needs the optional Ray extra: pip install 'call-evidence[ray]' "
+               "(or run without --executor ray)")
 
 
 def import_ray():
@@ -99,7 +102,7 @@ class RemoteEngine:
 class RayExecutor:
     """``submit(src, run_id) -> Future`` backed by Ray worker actors."""
 
-    def __init__(self, pipeline: Pipeline):
+    def __init__(self, pipeline: FileWork):
         ray = import_ray()
         self.ray = ray
         self.pipeline = pipeline

@@ -1,6 +1,6 @@
 """The Ray worker: an actor that loads the model once and prepares one file at a time.
 
-It runs the very same ``Pipeline.prepare`` as the local path (normalise,
+It runs the very same ``FileWork.prepare`` as the local path (normalise,
 transcribe, detect), with the driver's detector, so a file prepared here is the
 file the local executor would have stored.  It never writes the database and
 never writes an original: it reads the original at the driver's path when it
@@ -27,8 +27,10 @@ from typing import Any
 
 from .. import ingest
 from ..detect import Detector
-from ..flow import FlowError, Options, Pipeline, Prepared, _trace
+from ..errors import FlowError
+from ..filework import FileWork, Prepared, trace
 from ..hashing import sha256_file
+from ..options import Options
 
 NEED_BYTES = "need-bytes"  # "auto": this worker cannot see the original; send it the bytes
 # Test-only: a worker exits hard (as if killed) when the file name contains this text.
@@ -54,7 +56,7 @@ class Outcome:
     stage_seconds: dict[str, float] = field(default_factory=dict)
 
 
-class _WorkerPipeline(Pipeline):
+class _WorkerPipeline(FileWork):
     """``prepare`` that reads a local copy of the original when the driver sent its bytes.
 
     The copy stands in only as ffmpeg's input: the recording keeps the
@@ -64,11 +66,11 @@ class _WorkerPipeline(Pipeline):
     local_copy: Path | None = None
 
     @contextmanager
-    def _readable_name(self, src: ingest.SourceFile) -> Iterator[Path]:
+    def readable_name(self, src: ingest.SourceFile) -> Iterator[Path]:
         if self.local_copy is not None:
             yield self.local_copy
             return
-        with super()._readable_name(src) as readable:
+        with super().readable_name(src) as readable:
             yield readable
 
 
@@ -126,7 +128,7 @@ class TranscribeWorker:
         return Outcome(result, time.perf_counter() - t0, {k: v for k, v in spent.items() if v})
 
     def _prepare(self, src: ingest.SourceFile, run_id: int) -> Prepared | Failed:
-        result = self.pipe._prepare_or_failure(src, run_id)
+        result = self.pipe.prepare_or_failure(src, run_id)
         if isinstance(result, Prepared):
             return result
         return Failed(result.rec, result.message)
@@ -179,7 +181,7 @@ def _node_ip() -> str:
 def _crash_for_tests(src: ingest.SourceFile) -> None:
     needle = os.environ.get(CRASH_ENV)
     if needle and needle in ingest.display_path(src.path.name):
-        _trace(f"worker {os.getpid()} crashing on {src.path.name}")
+        trace(f"worker {os.getpid()} crashing on {src.path.name}")
         os._exit(1)
 
 
