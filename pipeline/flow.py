@@ -29,6 +29,7 @@ from . import __version__, callstore, ingest, models
 from .calllog import CallLogError, read_call_log
 from .callpattern import analyse, load_call_rules, merge_calls
 from .detect import Detector, Finding, TimedText, TimedWord
+from .detect.quote import opening
 from .engines import Engine, Transcript, load_engine
 from .normalise import NormaliseError, normalise
 from .scale import RayOptions, make_executor
@@ -198,7 +199,7 @@ def identity_check(findings: list[FindingRow], rows: list[SegmentRow]) -> list[F
     first = speech[0]
     return kept + [FindingRow(
         segment_idx=first.idx, rule_id="NO_IDENTIFICATION_FIRST_45S", category="identity",
-        severity="low", matched_text="", quote=" ".join(r.text for r in speech[:3])[:120],
+        severity="low", matched_text="", quote=opening([r.text for r in speech[:3]]),
         start=first.start, end=speech[min(2, len(speech) - 1)].end, confidence=None,
         speaker=first.speaker,
         citations=[{"id": "NIFA2018_15", "jurisdiction": "CN",
