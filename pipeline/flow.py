@@ -27,10 +27,11 @@ from pathlib import Path
 
 from . import __version__, callstore, ingest, models
 from .calllog import CallLogError, read_call_log
-from .callpattern import analyse, load_call_rules, merge_calls
+from .callpattern import analyse_by_number, merge_calls
 from .detect import Detector, Finding, TimedText, TimedWord
 from .detect.quote import opening
 from .engines import Engine, Transcript, load_engine
+from .jurisdiction import JurisdictionError, load_number_rules
 from .normalise import NormaliseError, normalise
 from .scale import RayOptions, make_executor
 from .store import FindingRow, SegmentRow, Store, StoreError
@@ -283,7 +284,8 @@ class Pipeline:
         o = self.options
         s = {"engine": o.engine, "model": o.model or models.BUNDLED_MODEL,
              "language": o.language or "auto", "split_stereo": o.split_stereo,
-             "rules": [str(p) for p in self.detector.pack.sources], "diarize": o.diarize}
+             "rules": [str(p) for p in self.detector.pack.sources], "diarize": o.diarize,
+             "jurisdiction": o.jurisdiction}  # the default for numbers numbers.yaml does not place
         if o.diarize:  # which voice model made the estimated speaker labels
             from .diarize import DiarizeError, model_description
 
@@ -569,10 +571,13 @@ def analyse_calls(store: Store, jurisdiction: str | None = None, run_id: int | N
         except (OSError, CallLogError) as e:
             raise FlowError(f"cannot read the call log {call_log}: {e}") from e
         callstore.replace_call_log(store, calls, str(Path(call_log).resolve()))
-    rules = load_call_rules(jurisdiction)
+    try:  # each call judged by its number's jurisdiction (numbers.yaml beside the database)
+        judge = load_number_rules(store.path, jurisdiction)
+    except JurisdictionError as e:
+        raise FlowError(str(e)) from e
     calls = merge_calls(callstore.stored_calls(store), callstore.recordings_with_stop_requests(store))
-    findings = analyse(calls, rules)
-    callstore.replace_pattern_findings(store, findings, rules["jurisdiction"], run_id)
+    findings = analyse_by_number(calls, judge.of)
+    callstore.replace_pattern_findings(store, findings, judge.default, run_id)
     return len(findings)
 
 
@@ -587,7 +592,8 @@ def redetect(db_path: Path, rules: list[Path] | None = None,
         store = Store(db_path)
         try:
             run_id = store.start_run(tool_version=__version__, engine="(detect only)",
-                                     settings={"rules": detector.pack.sources})
+                                     settings={"rules": detector.pack.sources,
+                                               "jurisdiction": jurisdiction})
             recs = store.conn.execute(
                 "select id, language from recordings where status = 'done'").fetchall()
             total = 0
