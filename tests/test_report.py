@@ -682,3 +682,24 @@ def test_the_chart_counts_findings_not_sentences(tmp_path):
 
 def labels_en() -> dict:
     return labels()["en"]
+
+
+def test_call_pattern_details_are_worded_in_each_language_and_agree_with_their_count():
+    from pipeline.report.build import _pattern_text
+    from pipeline.report.data import PatternItem
+
+    stop = PatternItem("CN_CONTACT_AFTER_STOP", "after_stop", "medium", "138", "2026-11-03",
+                       "2026-11-02T10:00:00", "2026-11-03T10:00:00", 2, "x",
+                       "1 call(s) after the stop request of 2026-11-02 10:00 (CN rules)", [], "CN",
+                       "after_stop", {"count": 1, "when": "2026-11-02 10:00"})
+    night = PatternItem("US_NIGHT_21_08", "night_call", "medium", "+1", "2026-11-05",
+                        "2026-11-05T07:45:00", "2026-11-05T07:45:00", 1, "21:00:01–08:00",
+                        "connected call at 07:45 local time (US rules)", [], "US", "night",
+                        {"time": "07:45", "connected": True, "start": "21:00", "end": "08:00"})
+    en, zh = labels()["en"], labels()["zh"]
+    assert _pattern_text(en["pattern_details"], stop, en) == (
+        "1 more call after the request to stop of 2026-11-02 10:00")
+    assert _pattern_text(zh["pattern_details"], stop, zh) == "2026-11-02 10:00 要求停止联系后又来电 1 次"
+    assert _pattern_text(zh["pattern_details"], night, zh) == "接通的来电，当地时间 07:45"
+    assert _pattern_text(zh["pattern_thresholds"], night, zh) == "21:00–08:00 不应来电"
+    assert _pattern_text(en["pattern_thresholds"], night, en) == "no calls 21:00–08:00"

@@ -410,6 +410,8 @@ def _pattern_text(templates: dict, p: PatternItem, L: dict) -> str:
         facts["what"] = templates.get("night_connected" if facts.get("connected") else "night_attempt", "")
     if isinstance(facts.get("numbers"), list):
         facts["numbers"] = ("、" if L["lang"].startswith("zh") else ", ").join(facts["numbers"])
+    if isinstance(template, list):  # [one, many]: agrees with the count
+        template = template[0] if facts.get("count") == 1 else template[1]
     try:
         return template.format(**facts)
     except (KeyError, IndexError):
