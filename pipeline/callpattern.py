@@ -14,6 +14,7 @@ before "night" or "day" is decided.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from importlib import resources
@@ -51,6 +52,9 @@ class PatternFinding:
     refs: list[str] = field(default_factory=list)
     citations: list[dict] = field(default_factory=list)
     note: str = REVIEW_NOTE
+    jurisdiction: str = ""  # whose rules judged these calls
+    kind: str = ""  # night, max_connected, max_unanswered, rotation, seven_in_seven, ...
+    facts: dict = field(default_factory=dict)  # the numbers in ``detail``, for other languages
 
 
 def load_call_rules(jurisdiction: str | None = None, path: Path | None = None) -> dict:
@@ -63,15 +67,32 @@ def load_call_rules(jurisdiction: str | None = None, path: Path | None = None) -
     rules = {"jurisdiction": name, **doc["jurisdictions"][name]}
     common = yaml.safe_load((path.parent / "rules" / "common.yaml").read_text(encoding="utf-8"))
     known = common.get("citations", {})
-    rules["citations"] = [{"id": c, **known[c]} for c in rules.get("citations", []) if c in known]
+    cites = rules.get("citations") or []
+    by_category = cites if isinstance(cites, dict) else {"*": cites}
+    rules["citations_by_category"] = {cat: [{"id": c, **known[c]} for c in ids if c in known]
+                                      for cat, ids in by_category.items()}
+    rules["citations"] = [c for ids in rules["citations_by_category"].values() for c in ids]
     return rules
+
+
+def citations_for(rules: dict, category: str) -> list[dict]:
+    """The citations for one category of finding (or the jurisdiction's list for all)."""
+    by = rules.get("citations_by_category") or {}
+    return by.get(category, by.get("*", rules.get("citations", [])))
 
 
 def _hhmm(s: str) -> time:
     return time(*(int(x) for x in s.split(":")))
 
 
+def has_night_window(rules: dict) -> bool:
+    return bool(rules.get("night_start") and rules.get("night_end"))
+
+
 def is_night(local: datetime, rules: dict) -> bool:
+    """Inside the jurisdiction's night window (never, where it sets none)."""
+    if not has_night_window(rules):
+        return False
     start, end = _hhmm(rules["night_start"]), _hhmm(rules["night_end"])
     t = local.timetz().replace(tzinfo=None)
     return t >= start or t < end if start > end else start <= t < end
@@ -89,13 +110,29 @@ def _iso(dt: datetime) -> str:
     return dt.replace(tzinfo=None).isoformat(timespec="seconds")
 
 
-def _pf(rule_id, category, severity, number, day, calls, threshold, detail, rules) -> PatternFinding:
+def _pf(rule_id, category, severity, number, day, calls, threshold, detail, rules,
+        kind: str = "", facts: dict | None = None) -> PatternFinding:
     return PatternFinding(
         rule_id=rule_id, category=category, severity=severity, phone_number=number,
         day=day.isoformat() if isinstance(day, date) else day,
         window_start=_iso(calls[0].start), window_end=_iso(calls[-1].start), count=len(calls),
-        threshold=threshold, detail=detail, refs=[c.ref for c in calls if c.ref],
-        citations=rules.get("citations", []))
+        threshold=threshold, detail=f"{detail} ({rules['jurisdiction']} rules)",
+        refs=[c.ref for c in calls if c.ref], citations=citations_for(rules, category),
+        jurisdiction=rules["jurisdiction"], kind=kind, facts=facts or {})
+
+
+def analyse_by_number(calls: list[Call], jurisdiction_of: Callable[[str | None], str],
+                      load: Callable[[str], dict] | None = None) -> list[PatternFinding]:
+    """Each call judged under its own jurisdiction (chosen per number): the calls are
+    grouped by jurisdiction and each group analysed under that jurisdiction's rules."""
+    load = load or load_call_rules
+    groups: dict[str, list[Call]] = defaultdict(list)
+    for c in calls:
+        groups[jurisdiction_of(c.number)].append(c)
+    out: list[PatternFinding] = []
+    for j in sorted(groups):
+        out += analyse(groups[j], load(j))
+    return out
 
 
 def analyse(calls: list[Call], rules: dict) -> list[PatternFinding]:
@@ -111,7 +148,9 @@ def analyse(calls: list[Call], rules: dict) -> list[PatternFinding]:
                            "night_call", "medium", c.number, c.start.date(), [c],
                            f"{rules['night_start']}–{rules['night_end']}",
                            f"{'connected call' if c.connected else 'call attempt'} at "
-                           f"{c.start:%H:%M} local time", rules))
+                           f"{c.start:%H:%M} local time", rules, "night",
+                           dict(time=f"{c.start:%H:%M}", connected=c.connected,
+                                start=rules["night_start"][:5], end=rules["night_end"][:5])))
     by_day: dict[date, list[Call]] = defaultdict(list)
     for c in incoming:
         by_day[c.start.date()].append(c)
@@ -124,7 +163,8 @@ def analyse(calls: list[Call], rules: dict) -> list[PatternFinding]:
             out.append(_pf(f"{j}_MAX{cap}_CONNECTED_PER_DAY", "frequency", "medium", None, day,
                            connected, f"> {cap} connected calls a day",
                            f"{len(connected)} connected calls on {day} (all numbers together)",
-                           rules))
+                           rules, "max_connected",
+                           dict(count=len(connected), day=day.isoformat(), cap=cap)))
         if attempts_cap is not None:
             per_number: dict[str | None, list[Call]] = defaultdict(list)
             for c in day_calls:
@@ -134,14 +174,18 @@ def analyse(calls: list[Call], rules: dict) -> list[PatternFinding]:
                 if len(missed) > attempts_cap:
                     out.append(_pf(f"{j}_MAX{attempts_cap}_UNANSWERED_PER_DAY", "frequency", "medium",
                                    number, day, missed, f"> {attempts_cap} unanswered attempts a day",
-                                   f"{len(missed)} unanswered attempts from {number} on {day}", rules))
+                                   f"{len(missed)} unanswered attempts from {number} on {day}", rules,
+                                   "max_unanswered", dict(count=len(missed), day=day.isoformat(),
+                                                          number=number or "", cap=attempts_cap)))
         if rotation is not None:
             numbers = sorted({c.number for c in day_calls if c.number})
             if len(numbers) >= rotation:
                 out.append(_pf(f"{j}_NUMBER_ROTATION", "frequency", "low", None, day, day_calls,
                                f">= {rotation} different numbers a day",
                                f"{len(numbers)} different numbers called on {day}: "
-                               + ", ".join(numbers), rules))
+                               + ", ".join(numbers), rules, "rotation",
+                               dict(count=len(numbers), day=day.isoformat(), numbers=numbers,
+                                    cap=rotation)))
     out += _seven_in_seven(incoming, rules)
     out += _after_stop(incoming, rules)
     return out
@@ -161,7 +205,9 @@ def _seven_in_seven(calls: list[Call], rules: dict) -> list[PatternFinding]:
             out.append(_pf(f"{j}_REGF_7IN7", "frequency", "medium", None, c.start.date(), window,
                            f"> {n} calls in 7 days",
                            f"{len(window)} calls between {window[0].start:%Y-%m-%d} and "
-                           f"{c.start:%Y-%m-%d}", rules))
+                           f"{c.start:%Y-%m-%d}", rules, "seven_in_seven",
+                           dict(count=len(window), first=f"{window[0].start:%Y-%m-%d}",
+                                last=f"{c.start:%Y-%m-%d}", cap=n)))
             last_end = c.start
     conversations = [c for c in calls if c.connected]
     for conv in conversations:
@@ -172,7 +218,8 @@ def _seven_in_seven(calls: list[Call], rules: dict) -> list[PatternFinding]:
                            later[0].start.date(), [conv, *later],
                            "no call within 7 days after a conversation",
                            f"{len(later)} call(s) within 7 days after the conversation of "
-                           f"{conv.start:%Y-%m-%d %H:%M}", rules))
+                           f"{conv.start:%Y-%m-%d %H:%M}", rules, "after_conversation",
+                           dict(count=len(later), when=f"{conv.start:%Y-%m-%d %H:%M}")))
     return out
 
 
@@ -187,7 +234,8 @@ def _after_stop(calls: list[Call], rules: dict) -> list[PatternFinding]:
             out.append(_pf(f"{j}_CONTACT_AFTER_STOP", "after_stop", "medium", stop.number,
                            later[0].start.date(), [stop, *later], "no contact after a stop request",
                            f"{len(later)} call(s) after the stop request of "
-                           f"{stop.start:%Y-%m-%d %H:%M}", rules))
+                           f"{stop.start:%Y-%m-%d %H:%M}", rules, "after_stop",
+                           dict(count=len(later), when=f"{stop.start:%Y-%m-%d %H:%M}")))
     return out
 
 

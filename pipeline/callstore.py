@@ -77,6 +77,8 @@ def recordings_with_stop_requests(store: Store) -> set[str]:
 
 def replace_pattern_findings(store: Store, findings: list[PatternFinding], jurisdiction: str,
                              run_id: int | None) -> None:
+    """Replace every call-pattern finding; each keeps the jurisdiction that judged it
+    (``jurisdiction``, the run's default, only for findings made without one)."""
     with store.write() as c:
         c.execute("delete from pattern_findings")
         c.executemany(
@@ -85,7 +87,8 @@ def replace_pattern_findings(store: Store, findings: list[PatternFinding], juris
             " jurisdiction, run_id) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(f.rule_id, f.category, f.severity, f.phone_number, f.day, f.window_start,
               f.window_end, f.count, f.threshold, f.detail, json.dumps(f.refs),
-              json.dumps(f.citations, ensure_ascii=False), f.note, jurisdiction, run_id)
+              json.dumps(f.citations, ensure_ascii=False), f.note, f.jurisdiction or jurisdiction,
+              run_id)
              for f in findings])
 
 

@@ -10,6 +10,9 @@ import click
 from . import __version__
 
 LANG_CHOICES = click.Choice(["auto", "zh", "en", "yue"])
+# The run's default; each number may have its own (numbers.yaml beside the database,
+# docs/jurisdictions.md).  The list is call_rules.yaml's.
+JURISDICTIONS = click.Choice(["CN", "US", "UK"])
 
 
 @click.group()
@@ -43,8 +46,9 @@ def _engine_options(f):
                      help="Extra rule file or folder (YAML), in addition to the bundled rules."),
         click.option("--no-split-stereo", is_flag=True,
                      help="Transcribe stereo files as one mix instead of one pass per channel."),
-        click.option("--jurisdiction", type=click.Choice(["CN", "US"]), default=None,
-                     help="Call-pattern thresholds (night hours, daily caps); default CN."),
+        click.option("--jurisdiction", type=JURISDICTIONS, default=None,
+                     help="Default rules for calls (night hours, daily caps, citations) from numbers "
+                          "not placed by numbers.yaml or their country code; default CN."),
         click.option("--script", type=click.Choice(["simplified", "traditional"]),
                      default="simplified", show_default=True,
                      help="Chinese characters in stored transcripts."),
@@ -219,7 +223,7 @@ def verify(db_path, verbose):
 @click.option("--db", "db_path", default="evidence.db", type=click.Path(path_type=Path),
               show_default=True)
 @click.option("--rules", "rules", multiple=True, type=click.Path(exists=True, path_type=Path))
-@click.option("--jurisdiction", type=click.Choice(["CN", "US"]), default=None)
+@click.option("--jurisdiction", type=JURISDICTIONS, default=None)
 def detect(db_path, rules, jurisdiction):
     """Re-run detection on stored transcripts (after editing rules); no re-transcription.
 
@@ -241,7 +245,7 @@ def detect(db_path, rules, jurisdiction):
 @click.argument("csv_path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--db", "db_path", default="evidence.db", type=click.Path(path_type=Path),
               show_default=True)
-@click.option("--jurisdiction", type=click.Choice(["CN", "US"]), default=None)
+@click.option("--jurisdiction", type=JURISDICTIONS, default=None)
 def import_calls(csv_path, db_path, jurisdiction):
     """Import a call-log CSV from the phone and recompute call-pattern findings.
 
@@ -334,6 +338,16 @@ def browse(db_path, host, port, use_password, open_browser):
 
 
 
+def _numbers(ctx, param, values):
+    """Each --number must be a phone number: a typo never widens a report to every number."""
+    from .report.data import ScopeError, check_number
+
+    try:
+        return tuple(check_number(v) for v in values)
+    except ScopeError as e:
+        raise click.BadParameter(str(e)) from e
+
+
 def _date(ctx, param, value):
     from datetime import date
 
@@ -350,7 +364,7 @@ def _date(ctx, param, value):
               show_default=True)
 @click.option("--out", "out_dir", default="reports", type=click.Path(path_type=Path),
               show_default=True, help="Folder in which the package folder and zip are made.")
-@click.option("--number", "numbers", multiple=True,
+@click.option("--number", "numbers", multiple=True, callback=_numbers,
               help="Only calls from this number; repeat for numbers one collector uses.")
 @click.option("--name", default=None, help="Who the report is about (e.g. the collection company).")
 @click.option("--from", "date_from", callback=_date, help="First day (YYYY-MM-DD), inclusive.")
@@ -363,7 +377,7 @@ def _date(ctx, param, value):
 @click.option("--complainant", default=None, help="Your name and contact, for the drafts.")
 @click.option("--no-originals", is_flag=True, help="List the originals' hashes but do not copy them.")
 @click.option("--no-pdf", is_flag=True, help="HTML only (no Chromium needed).")
-@click.option("--jurisdiction", type=click.Choice(["CN", "US"]), default=None)
+@click.option("--jurisdiction", type=JURISDICTIONS, default=None)
 def report(db_path, out_dir, numbers, name, date_from, date_to, languages, channels, complainant,
            no_originals, no_pdf, jurisdiction):
     """Make a complaint-ready evidence package: report (HTML + PDF, Chinese and English),
@@ -371,6 +385,7 @@ def report(db_path, out_dir, numbers, name, date_from, date_to, languages, chann
     manifest with every file's SHA-256.  Findings dismissed with `review` are left out.
     """
     from .report import ReportError, ReportOptions, Scope, build_report
+    from .report.data import ScopeError
     from .store import StoreError
 
     if date_from and date_to and date_from > date_to:
@@ -381,6 +396,8 @@ def report(db_path, out_dir, numbers, name, date_from, date_to, languages, chann
     scope = Scope(numbers=list(numbers), date_from=date_from, date_to=date_to, name=name)
     try:
         result = build_report(db_path, out_dir, scope, options, log=lambda m: click.echo(m, err=True))
+    except ScopeError as e:  # an empty or invalid scope: a usage error (exit 2), no package
+        raise click.UsageError(str(e)) from e
     except (ReportError, StoreError) as e:
         raise click.ClickException(str(e)) from e
     for w in result.warnings:
@@ -421,12 +438,18 @@ def review(finding_ids, db_path, status, note, list_status):
         try:
             if list_status is not None:
                 where = "" if list_status == "all" else " where f.review_status = ?"
+                from .report.complaint import at
+
+                # A finding's time is its sentence's start (the segment), as in the report.
                 rows = store.conn.execute(
-                    "select f.id, f.review_status, f.category, r.file_name, f.start, f.quote"
-                    " from findings f join recordings r on r.id = f.recording_id" + where
-                    + " order by r.call_time, f.start", [] if list_status == "all" else [list_status])
+                    "select f.id, f.review_status, f.category, r.file_name,"
+                    " coalesce(s.start, f.start), f.quote from findings f"
+                    " join recordings r on r.id = f.recording_id"
+                    " left join segments s on s.id = f.segment_id" + where
+                    + " order by r.call_time, r.file_name, coalesce(s.start, f.start), f.start",
+                    [] if list_status == "all" else [list_status])
                 for fid, st, cat, file_name, start, quote in rows:
-                    click.echo(f"{fid:>6}  {st:<10}  {cat:<14}  {file_name} @{start or 0:.1f}s  {quote}")
+                    click.echo(f"{fid:>6}  {st:<10}  {cat:<14}  {file_name} @{at(start)}  {quote}")
                 return
             # No run lock: one short transaction, safe beside a running `watch`, and
             # a recording committed later gets the verdict applied in its own write.

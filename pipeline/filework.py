@@ -24,6 +24,7 @@ from pathlib import Path
 
 from . import ingest, models
 from .detect import Detector, Finding, TimedText, TimedWord
+from .detect.quote import opening
 from .engines import Engine, Transcript, load_engine
 from .errors import FileFailed, FlowError, cache_message, is_cache_problem
 from .normalise import NormaliseError, normalise
@@ -99,7 +100,7 @@ def identity_check(findings: list[FindingRow], rows: list[SegmentRow]) -> list[F
     first = speech[0]
     return kept + [FindingRow(
         segment_idx=first.idx, rule_id="NO_IDENTIFICATION_FIRST_45S", category="identity",
-        severity="low", matched_text="", quote=" ".join(r.text for r in speech[:3])[:120],
+        severity="low", matched_text="", quote=opening([r.text for r in speech[:3]]),
         start=first.start, end=speech[min(2, len(speech) - 1)].end, confidence=None,
         speaker=first.speaker,
         citations=[{"id": "NIFA2018_15", "jurisdiction": "CN",

@@ -31,7 +31,7 @@ from pathlib import Path
 
 from . import __version__, callstore, ingest, models
 from .calllog import CallLogError, read_call_log
-from .callpattern import analyse, load_call_rules, merge_calls
+from .callpattern import analyse_by_number, merge_calls
 from .detect import Detector
 from .errors import FileFailed, FlowError
 from .filework import (  # noqa: F401 (re-exported: the per-file work is part of the pipeline's names)
@@ -45,6 +45,7 @@ from .filework import (  # noqa: F401 (re-exported: the per-file work is part of
     identity_check,
     trace,
 )
+from .jurisdiction import JurisdictionError, load_number_rules
 from .options import Options, RayOptions  # noqa: F401 (re-exported)
 from .scale import make_executor
 from .store import Store, StoreError
@@ -125,7 +126,8 @@ class Pipeline(FileWork):
         o = self.options
         s = {"engine": o.engine, "model": o.model or models.BUNDLED_MODEL,
              "language": o.language or "auto", "split_stereo": o.split_stereo,
-             "rules": [str(p) for p in self.detector.pack.sources], "diarize": o.diarize}
+             "rules": [str(p) for p in self.detector.pack.sources], "diarize": o.diarize,
+             "jurisdiction": o.jurisdiction}  # the default for numbers numbers.yaml does not place
         if o.diarize:  # which voice model made the estimated speaker labels
             from .diarize import DiarizeError, model_description
 
@@ -300,10 +302,13 @@ def analyse_calls(store: Store, jurisdiction: str | None = None, run_id: int | N
         except (OSError, CallLogError) as e:
             raise FlowError(f"cannot read the call log {call_log}: {e}") from e
         callstore.replace_call_log(store, calls, str(Path(call_log).resolve()))
-    rules = load_call_rules(jurisdiction)
+    try:  # each call judged by its number's jurisdiction (numbers.yaml beside the database)
+        judge = load_number_rules(store.path, jurisdiction)
+    except JurisdictionError as e:
+        raise FlowError(str(e)) from e
     calls = merge_calls(callstore.stored_calls(store), callstore.recordings_with_stop_requests(store))
-    findings = analyse(calls, rules)
-    callstore.replace_pattern_findings(store, findings, rules["jurisdiction"], run_id)
+    findings = analyse_by_number(calls, judge.of)
+    callstore.replace_pattern_findings(store, findings, judge.default, run_id)
     return len(findings)
 
 
@@ -318,7 +323,8 @@ def redetect(db_path: Path, rules: list[Path] | None = None,
         store = Store(db_path)
         try:
             run_id = store.start_run(tool_version=__version__, engine="(detect only)",
-                                     settings={"rules": detector.pack.sources})
+                                     settings={"rules": detector.pack.sources,
+                                               "jurisdiction": jurisdiction})
             recs = store.conn.execute(
                 "select id, language from recordings where status = 'done'").fetchall()
             total = 0

@@ -449,6 +449,15 @@ class Store:
         is gone stays stored and matches again if the finding comes back.
         """
         c = self.conn
+        findings, matched = self.review_matches(sha)
+        c.executemany("update findings set review_status = ? where id = ?",
+                      [(matched[fid][1] if fid in matched else "unreviewed", fid)
+                       for fid, *_ in findings])
+
+    def review_matches(self, sha: str) -> tuple[list[tuple], dict[int, tuple[int, str]]]:
+        """A recording's findings (id, rule, category, start) and, per finding id, the
+        verdict that applies to it: (finding_reviews id, status).  See ``_apply_reviews``."""
+        c = self.conn
         reviews = c.execute("select id, rule_id, category, start, status from finding_reviews"
                             " where recording_id = ? order by reviewed_at desc", [sha]).fetchall()
         findings = c.execute("select id, rule_id, category, start from findings where recording_id = ?",
@@ -459,14 +468,13 @@ class Store:
                 gap = abs((r_start if r_start is not None else -1) - (start if start is not None else -1))
                 if gap <= REVIEW_TIME_TOLERANCE_S and (r_rule == rule_id or r_cat == category):
                     pairs.append(((r_rule != rule_id, round(gap, 3), order), rid, fid, status))
-        verdict: dict[int, str] = {}
+        verdict: dict[int, tuple[int, str]] = {}
         used: set[int] = set()
         for _rank, rid, fid, status in sorted(pairs):
             if rid not in used and fid not in verdict:
                 used.add(rid)
-                verdict[fid] = status
-        c.executemany("update findings set review_status = ? where id = ?",
-                      [(verdict.get(fid, "unreviewed"), fid) for fid, *_ in findings])
+                verdict[fid] = (rid, status)
+        return findings, verdict
 
     def load_segments(self, sha: str) -> list[SegmentRow]:
         rows = self.conn.execute(

@@ -14,17 +14,20 @@ import shutil
 import sqlite3
 import subprocess
 import zipfile
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
 from pipeline.cli import cli
+from pipeline.detect import load_rules
 from pipeline.hashing import sha256_file
+from pipeline.normalise import ffmpeg_exe
 from pipeline.report import ReportError, ReportOptions, Scope, build_report, manifest
-from pipeline.report.build import _marked
+from pipeline.report.build import _marked, labels
 from pipeline.report.chart import calls_per_day
-from pipeline.report.complaint import channels, clock, draft
+from pipeline.report.complaint import at, channels, clock, draft, span
 from pipeline.report.data import Day, incidents, load, same_number
 from pipeline.report.fonts import embed, find_font
 from pipeline.report.pdf import find_browser
@@ -46,29 +49,49 @@ def _copy_db(src: Path, dst: Path) -> Path:
 
 
 # --------------------------------------------------------------- a hand-made database
-def _small_db(tmp_path: Path) -> Path:
-    """Two recordings from two numbers; the originals are copies of real fixtures."""
+# The citations as the rule files give them (every jurisdiction is stored with a finding;
+# the report picks the call's own, verified ones).
+ZH_CITES = ["NIFA2018_16", "CIVIL_1024", "CRIM_293", "FDCPA_1692D1", "CONC_7"]
+EN_CITES = ["FDCPA_1692D2", "REGF_1006_14", "CONC_7", "CIVIL_1024"]
+SMALL = [("13812345678_20261102223015.amr", "13812345678", "2026-11-02T22:30:15",
+          "今天再不还钱，我们明天就上门找你。", "visit_shaming", "上门找你", "zh"),
+         ("Call recording 13912345678_261103_091500.m4a", "13912345678", "2026-11-03T09:15:00",
+          "你这个老赖真不要脸", "insult", "老赖", "zh")]
+MIXED = [*SMALL,
+         ("+14155550123_2026-11-05_07-45-00.3gp", "+14155550123", "2026-11-05T07:45:00",
+          "You are a worthless deadbeat.", "insult", "deadbeat", "en"),
+         ("zh_threat_harm.flac", None, None, "你再不还钱，小心你的家人出事。", "threat_harm", "出事", "zh")]
+
+
+def _small_db(tmp_path: Path, files: list[tuple] = SMALL, identity: bool = False) -> Path:
+    """Recordings from different numbers (and one with no metadata in MIXED); the originals
+    are copies of real fixtures.  ``identity``: the first call also gets a finding about its
+    opening (nothing identified), as flow.identity_check makes."""
     rec_dir = tmp_path / "recordings"
     rec_dir.mkdir()
     store = Store(tmp_path / "e.db")
-    files = [("13812345678_20261102223015.amr", "13812345678", "2026-11-02T22:30:15",
-              "今天再不还钱，我们明天就上门找你。", "visit_shaming", "上门找你"),
-             ("Call recording 13912345678_261103_091500.m4a", "13912345678", "2026-11-03T09:15:00",
-              "你这个老赖真不要脸", "insult", "老赖")]
-    for name, number, when, text, cat, matched in files:
+    cites = load_rules().citations
+    for k, (name, number, when, text, cat, matched, lang) in enumerate(files):
         dest = rec_dir / name
         shutil.copyfile(FIXTURES / name, dest)
         sha = sha256_file(dest)
         store.note_file(sha, str(dest), dest.stat().st_size, "2026-11-02T00:00:00+00:00")
         rec = {"id": sha, "path": str(dest), "file_name": name, "size": dest.stat().st_size,
                "mtime": "2026-11-02T00:00:00+00:00", "phone_number": number, "call_time": when,
-               "duration": 12.0, "language": "zh"}
-        segs = [SegmentRow(0, 0.5, 2.5, "你好，我是催收专员。"),
-                SegmentRow(1, 3.0, 6.0, text, words=[(3.0, 4.0, text[:3], 0.95), (4.0, 6.0, text[3:], 0.3)])]
-        finding = FindingRow(1, f"ZH_{cat.upper()}", cat, "high", matched, text, 3.5, 5.5, 0.8, None,
-                             [{"id": "NIFA2018_16", "instrument": "NIFA 2018", "article": "Art. 16"}],
-                             "possible violation — for human review")
-        store.save_recording(rec, segs, [finding], None)
+               "duration": 12.0, "language": lang}
+        segs = [SegmentRow(0, 0.5, 2.5, "你好，我是催收专员。" if lang == "zh" else "Hello there."),
+                SegmentRow(1, 3.04, 6.0, text, words=[(3.04, 4.0, text[:3], 0.95),
+                                                      (4.0, 6.0, text[3:], 0.3)])]
+        ids = ZH_CITES if lang == "zh" else EN_CITES
+        findings = [FindingRow(1, f"{lang.upper()}_{cat.upper()}", cat, "high", matched, text, 4.1,
+                               4.4, 0.8, None, [cites[i] for i in ids],
+                               "possible violation — for human review")]
+        if identity and k == 0:
+            findings.append(FindingRow(0, "NO_IDENTIFICATION_FIRST_45S", "identity", "low", "",
+                                       "你好，我是催收专员。 " + text, 0.5, 6.0, None, None,
+                                       [cites["NIFA2018_15"], cites["FDCPA_1692E11"]],
+                                       "possible violation — for human review"))
+        store.save_recording(rec, segs, findings, None)
     store.close()
     return tmp_path / "e.db"
 
@@ -122,7 +145,7 @@ def test_cli_report_html_only_and_review(tmp_path):
     folder = Path(re.search(r"package: (.+)", res.output).group(1).strip())
     html = (folder / "report-en.html").read_text(encoding="utf-8")
     assert "上门找你" in html and "老赖" not in html  # the dismissed finding is left out
-    assert "1 findings marked as dismissed" in html
+    assert "1 finding marked as dismissed" in html
     assert sorted(p.name for p in (folder / "complaint-drafts").iterdir()) == ["12315.txt"]
     assert manifest.check(folder) == []
     assert (folder.with_suffix(".zip")).is_file()
@@ -180,12 +203,15 @@ def test_marked_quotes_escape_and_merge():
 
 
 def test_chart_draws_one_bar_group_per_day():
-    labels = {k: k for k in ("chart_title", "calls", "connected", "night", "findings", "unanswered",
-                             "over_cap")}
+    labels = {k: k for k in ("chart_title", "chart_calls", "connected", "night", "chart_findings",
+                             "unanswered", "over_cap", "chart_findings_legend")}
     svg = calls_per_day([Day("2026-11-01", 3, 1, 1, 2, True), Day("2026-11-02"),
                          Day("2026-11-03", 1, 1)], labels)
     assert svg.startswith("<svg") and svg.count("<title>") == 3
-    assert "2026-11-01: 3 calls, 1 connected, 1 night, 2 findings" in svg
+    assert "2026-11-01: 3 chart_calls, 1 connected, 1 night, 2 chart_findings" in svg
+    labels |= {"calls_n": ["{n} call", "{n} calls"], "findings_n": ["{n} finding", "{n} findings"]}
+    svg = calls_per_day([Day("2026-11-01", 1, 1, 0, 1)], labels)
+    assert "2026-11-01: 1 call, 1 connected, 0 night, 1 finding" in svg
     assert calls_per_day([], labels) == ""
 
 
@@ -208,7 +234,11 @@ def test_incidents_group_findings_of_one_utterance(tmp_path):
     twin = type(f)(**{**f.__dict__, "id": 99, "category": "third_party", "start": 4.0})
     grouped = incidents([f, twin, data.findings[1]])
     assert len(grouped) == 2 and grouped[0].categories == [f.category, "third_party"]
-    assert grouped[0].start == f.start and grouped[0].utterance == f.utterance
+    # one sentence, one time: the incident's time is its sentence's start, and the
+    # matched words' own span is kept beside it
+    assert grouped[0].start == f.sentence_start == 3.04 and grouped[0].end == 6.0
+    assert (grouped[0].words_start, grouped[0].words_end) == (4.0, 4.4)
+    assert grouped[0].utterance == f.utterance
 
 
 @pytest.mark.skipif(find_font() is None, reason="no CJK font installed (fonts-noto-cjk)")
@@ -231,37 +261,107 @@ needs_pdf = pytest.mark.skipif(find_browser() is None or shutil.which("pdftotext
                                reason="needs chromium and pdftotext (make system-deps)")
 
 
+def pdf_text(pdf: Path) -> str:
+    return subprocess.run(["pdftotext", "-enc", "UTF-8", str(pdf), "-"], capture_output=True,
+                          text=True, check=True).stdout
+
+
+ENGLISH_PHRASE = re.compile(r"[A-Za-z]{2,}(?:[ ,'’-]+[A-Za-z]{2,})+")
+CJK_CHAR = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef\u3000-\u303f]")
+
+
+def strip_quoted(text: str, items: list[str]) -> str:
+    """``text`` without each of ``items`` (quotes, names), wherever a line break falls in
+    them; a Latin item is removed only as whole words."""
+    keep = {i.strip() for i in items if i and (len(i.strip()) >= 2 or CJK_CHAR.match(i.strip()))}
+    for item in sorted(keep, key=len, reverse=True):
+        pattern = r"\s*".join(re.escape(c) for c in item if not c.isspace())
+        if item[0].isascii() and item[0].isalnum():
+            pattern = r"(?<![A-Za-z0-9])" + pattern
+        if item[-1].isascii() and item[-1].isalnum():
+            pattern += r"(?![A-Za-z0-9])"
+        text = re.sub(pattern, " ", text)
+    return text
+
+
+def foreign_text(text: str, lang: str, quoted: list[str]) -> list[str]:
+    """What a report says in the other language, once quotes and names are taken out:
+    in report-zh a run of two or more Latin words, in report-en any CJK character."""
+    rest = strip_quoted(text, quoted)
+    if lang == "zh":
+        return ENGLISH_PHRASE.findall(rest)
+    return [line for line in rest.splitlines() if CJK_CHAR.search(line)]
+
+
+def _words(value) -> set[str]:
+    if isinstance(value, dict):
+        return set().union(*(_words(v) for v in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(_words(v) for v in value)) if value else set()
+    return {w.lower() for w in re.findall(r"[A-Za-z]{3,}", str(value))}
+
+
+def broken_words(text: str, known: set[str]) -> list[str]:
+    """Known words split across two lines ("Confide" / "nce", "+1415555012" / "3")."""
+    out = []
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for l1, l2 in zip(lines, lines[1:], strict=False):
+        a = re.search(r"([A-Za-z]+|\d+)$", l1)
+        b = re.match(r"([A-Za-z]+|\d+)", l2)
+        if a and b and a.group(1)[0].isdigit() == b.group(1)[0].isdigit():
+            joined = (a.group(1) + b.group(1)).lower()
+            if joined in known and not (a.group(1).lower() in known and b.group(1).lower() in known):
+                out.append(f"{a.group(1)}/{b.group(1)}")
+    return out
+
+
+HEADER_KEYS = ("counterparty", "numbers", "period", "jurisdiction", "generated", "calls_total",
+               "night_calls", "days_over_caps", "recordings", "recorded_minutes", "category",
+               "count", "pattern_when", "number", "pattern_detail", "threshold", "rules", "when",
+               "file", "sentence_at", "speaker", "words_at", "severity", "confidence", "review",
+               "duration")
+
+
 @pytest.mark.slow
 @needs_pdf
 def test_package_from_the_fixtures(e2e, tmp_path):
     db = _copy_db(e2e.db, tmp_path / "evidence.db")
     store = Store(db)
     rows = store.conn.execute(
-        "select f.id, f.matched_text, f.start, f.end, s.text, f.segment_id from findings f"
-        " join segments s on s.id = f.segment_id order by f.id").fetchall()
+        "select f.id, f.matched_text, f.start, f.end, s.text, f.segment_id, s.start, s.end,"
+        " f.category from findings f join segments s on s.id = f.segment_id order by f.id").fetchall()
     assert len(rows) >= 8
-    # A person dismisses the English insult (a finding alone in its utterance).
+    # A person dismisses the English insult (a finding alone in its utterance) ...
     dismissed = next(r for r in rows if r[4].count(r[1]) == 1 and
                      sum(1 for x in rows if x[4] == r[4]) == 1 and r[1].isascii())
     store.set_review([dismissed[0]], "dismissed", note="test")
-    store.close()
     kept = [r for r in rows if r[0] != dismissed[0]]
+    # ... and confirms a Mandarin one, with a note.
+    confirmed = next(r for r in kept if not r[1].isascii() and r[8] != "identity")
+    store.set_review([confirmed[0]], "confirmed", note="Checked by listening to the original")
+    store.close()
 
-    result = build_report(db, tmp_path / "out", Scope(), ReportOptions())
+    result = build_report(db, tmp_path / "out", Scope(name="XX 催收"), ReportOptions())
     folder = result.folder
     assert result.warnings == [], result.warnings
     assert sorted(p.name for p in result.pdf) == ["report-en.pdf", "report-zh.pdf"]
 
-    # Every kept finding is in both reports with its time and its words; the dismissed one is not.
+    # Every kept finding is in both reports with its words' time and its sentence; the
+    # dismissed one is not.  A sentence has one time: its start, wherever it is shown.
     as_context = {}
     for lang in ("zh", "en"):
         html = (folder / f"report-{lang}.html").read_text(encoding="utf-8")
-        for fid, matched, start, end, utterance, _seg in kept:
-            row = re.search(rf'data-finding-id="{fid}">(.*?)</tr>', html, re.S)
+        for fid, matched, start, end, utterance, _seg, s_start, s_end, cat in kept:
+            row = re.search(rf'data-finding-id="{fid}"[^>]*>(.*?)</tr>', html, re.S)
             assert row, (lang, fid)
-            assert f"{clock(start)}–{clock(end)}" in row.group(1)
+            if cat != "identity":
+                assert span(start, end) in row.group(1)
+                assert f"[{at(s_start)}]" in html and span(s_start, s_end) in html
             words = re.sub(r"<[^>]+>", "", html)  # the quote is shown with <mark>s in it
             assert matched.strip() in words and utterance.strip() in words
+        stamps = re.findall(r"\[(\d+:\d\d\.\d)\] ", re.sub(r"<[^>]+>", "", html))
+        assert stamps and set(stamps) <= {at(r[6]) for r in rows} | {
+            at(x) for (x,) in sqlite3.connect(db).execute("select start from segments")}
         assert f'data-finding-id="{dismissed[0]}"' not in html
         quotes = re.findall(r'<div class="quote">(.*?)</div>', html, re.S)
         assert not any(dismissed[4].strip() in re.sub(r"<[^>]+>", "", q) for q in quotes)
@@ -269,18 +369,51 @@ def test_package_from_the_fixtures(e2e, tmp_path):
         as_context[lang] = sum(dismissed[4].strip() in c for c in
                                re.findall(r'<p class="ctx">(.*?)</p>', html, re.S))
         assert "@font-face{font-family:'CE Report CJK'" in html  # the font travels in the page
+        assert "0.00" not in html  # no confidence is printed as zero
+        assert "Checked by listening to the original" in html
 
-    # The PDFs carry the same words (pdftotext on the real Chromium output).
+    # The PDFs carry the same words (pdftotext on the real Chromium output) ...
+    c = sqlite3.connect(db)
+    quoted = [t for (t,) in c.execute("select text from segments")]
+    quoted += [t for (t,) in c.execute("select matched_text from findings")]
+    quoted += [t for (t,) in c.execute("select text from words where probability < 0.5")]
+    quoted += ["Checked by listening to the original"]  # the reviewer's own words
+    names = ["XX 催收", "call-evidence", "numbers.yaml", "manifest.json"]
+    names += [t for (t,) in c.execute("select file_name from recordings")]
+    names += [t for (t,) in c.execute("select phone_number from recordings") if t]
+    names += [x for r in c.execute("select engine, model from runs") for x in r if x]
+    names += [p.name for p in (folder / "clips").iterdir()]
+    known = _words(labels()["en"]) | _words(quoted) | _words(load_rules().categories)
+    known |= _words([x["en"] for x in load_rules().citations.values()])
+    known |= {n for n in (re.sub(r"\D", "", x) for x in names) if n}
     for pdf in result.pdf:
-        text = _squash(subprocess.run(["pdftotext", "-enc", "UTF-8", str(pdf), "-"],
-                                      capture_output=True, text=True, check=True).stdout)
-        for *_, utterance, _seg in kept:
+        lang = pdf.stem[-2:]
+        raw = pdf_text(pdf)
+        text = _squash(raw)
+        for *_, utterance, _seg, _a, _b, _c in kept:
             assert _squash(utterance) in text, (pdf.name, utterance)
-        assert text.count(_squash(dismissed[4])) == as_context[pdf.stem[-2:]]
+        assert text.count(_squash(dismissed[4])) == as_context[lang]
+        # the review note (its cell wraps, and pdftotext may read another column in between)
+        assert all(w in raw for w in "Checked by listening to the original".split())
+        # ... each wholly in its own language, quotes and names aside ...
+        assert foreign_text(raw, lang, quoted + names) == [], pdf.name
+        # ... with no header, word or number cut across two lines ...
+        L = labels()[lang]
+        for key in HEADER_KEYS:
+            header = L[key]
+            if lang == "zh":
+                assert header in raw, (pdf.name, header)
+            else:
+                for w in header.split():
+                    assert re.search(rf"(?<![A-Za-z]){re.escape(w)}(?![A-Za-z])", raw), (pdf.name, w)
+        assert broken_words(raw, known) == [], pdf.name
+        for number in {n for (n,) in c.execute("select phone_number from recordings") if n}:
+            assert number in raw, (pdf.name, number)
         # ... printed with the embedded font, as real text (not Type 3 glyph drawings).
         fonts = subprocess.run(["pdffonts", str(pdf)], capture_output=True, text=True).stdout
         assert re.search(r"\+NotoSansCJK\S* +CID TrueType", fonts), fonts
         assert "Type 3" not in fonts, fonts
+    c.close()
 
     # Chain of custody: every file is listed with its hash, and the hashes hold.
     man = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
@@ -298,14 +431,43 @@ def test_package_from_the_fixtures(e2e, tmp_path):
         assert originals[Path(rel).name]["sha256"] == digest
         assert sha256_file(folder / originals[Path(rel).name]["copy"]) == digest
     assert man["transcription_runs"] and man["transcription_runs"][0]["model_sha256"]
+    assert datetime.fromisoformat(man["created_at"]).utcoffset() == timedelta(0)
+    verdicts = {r["finding_id"]: r for r in man["reviews"]}
+    assert verdicts[dismissed[0]]["status"] == "dismissed" and verdicts[dismissed[0]]["note"] == "test"
+    assert verdicts[confirmed[0]]["note"] == "Checked by listening to the original"
 
-    # Clips, transcripts, drafts and the zip.
-    assert len(list((folder / "clips").glob("*.mp3"))) == len({r[5] for r in kept})
+    # Clips: one per sentence (and one per call opening), each holding the whole sentence
+    # with padding, measured on the decoded audio of the clip itself.
+    sentences = {r[5] for r in kept if r[8] != "identity"}
+    openings = [r for r in kept if r[8] == "identity"]
+    assert len(list((folder / "clips").glob("*.mp3"))) == len(sentences) + len(openings)
+    assert len(man["clips"]) == len(sentences) + len(openings)
+    by_sentence = {(r[6], r[7]) for r in kept if r[8] != "identity"}
+    durations = {o["sha256"]: o["duration_s"] for o in man["originals"]}
+    for clip in man["clips"]:
+        a, b = clip["clip_span_s"]
+        s_start, s_end = clip["sentence_span_s"]
+        # the clip's span holds the whole sentence (to the end of the recording at most)
+        assert a <= s_start and b >= min(s_end, durations[clip["recording_sha256"]])
+        assert a <= clip["words_span_s"][0] <= clip["words_span_s"][1] <= b
+        decoded = subprocess.run([ffmpeg_exe(), "-v", "error", "-i", str(folder / clip["file"]),
+                                  "-f", "s16le", "-ac", "1", "-ar", "16000", "-"],
+                                 capture_output=True, check=True).stdout
+        duration = len(decoded) / 32000
+        assert duration >= s_end - s_start, (clip["file"], duration, s_start, s_end)
+        assert duration >= (b - a) - 0.1, (clip["file"], duration, a, b)
+        if tuple(clip["sentence_span_s"]) in by_sentence:
+            by_sentence.discard(tuple(clip["sentence_span_s"]))
+    assert not by_sentence  # every sentence has its clip
+
+    # Transcripts, drafts and the zip.
     srts = list((folder / "transcripts").glob("*.srt"))
     assert len(srts) == result.recordings == len(originals)
     assert any("上门" in p.read_text(encoding="utf-8") for p in srts)
     drafts = sorted(p.name for p in (folder / "complaint-drafts").iterdir())
     assert drafts == ["12321.txt", "12378.txt", "police.txt"]
+    police = (folder / "complaint-drafts" / "police.txt").read_text(encoding="utf-8")
+    assert "号码未知" in police and "报案人" in police and "?，号码 ?" not in police
     with zipfile.ZipFile(result.zip_path) as z:
         assert {n.split("/", 1)[1] for n in z.namelist()} == on_disk
 
@@ -329,3 +491,215 @@ def test_two_packages_in_the_same_second_and_an_unwritable_folder(tmp_path, monk
     blocker.write_text("not a folder")
     with pytest.raises(ReportError, match="cannot create the report folder"):
         build_report(db, blocker / "out", Scope(), opts)
+
+
+# --------------------------------------------------------------- the right law, scope, drafts
+def _cards(html: str) -> list[tuple[str, str]]:
+    """(jurisdiction, card html) for every finding card of a report."""
+    return re.findall(r'<div class="finding [^"]*" id="incident-\d+" data-jurisdiction="(\w+)">'
+                      r'(.*?)\n</div>', html, re.S)
+
+
+def _law_labels(lang: str) -> dict[str, set[str]]:
+    """Every citation label a report in ``lang`` may print, by jurisdiction."""
+    out: dict[str, set[str]] = {}
+    for c in load_rules().citations.values():
+        out.setdefault(c["jurisdiction"], set()).add(html_escape(c[lang]))
+    return out
+
+
+def html_escape(text: str) -> str:
+    import html
+
+    return html.escape(text, quote=True)
+
+
+def test_citations_follow_the_jurisdiction_of_each_call(tmp_path):
+    """A Mandarin call under CN rules shows no US or UK law, the +1 call (judged by US
+    rules from its number) no Chinese or UK law; unverified citations are never shown."""
+    db = _small_db(tmp_path, MIXED)
+    result = build_report(db, tmp_path / "out", Scope(), ReportOptions(pdf=False, make_zip=False))
+    labels = {lang: _law_labels(lang) for lang in ("zh", "en")}
+    verified = {c["id"] for c in load_rules().citations.values() if c["verified"]}
+    for lang in ("zh", "en"):
+        html = (result.folder / f"report-{lang}.html").read_text(encoding="utf-8")
+        cards = _cards(html)
+        assert {j for j, _ in cards} == {"CN", "US"}
+        for j, card in cards:
+            shown = re.findall(r"<li>(.*?)</li>", card)
+            assert shown, card  # every fixture rule has a verified provision of its call's law
+            assert all(s in labels[lang][j] for s in shown), (j, shown)
+            others = set().union(*(v for k, v in labels[lang].items() if k != j))
+            assert not any(o in card for o in others), j
+        for j, row in re.findall(r'<tr class="pattern-row" data-jurisdiction="(\w+)">(.*?)</tr>',
+                                 html, re.S):
+            assert all(s in labels[lang][j] for s in re.findall(r"<li>(.*?)</li>", row))
+        assert "unverified" not in html.lower() and "NIFA" not in html and "自律公约" not in html
+        assert ("公平债务催收作业法" in html and "民法典" in html) if lang == "zh" else (
+            "FDCPA" in html and "Civil Code" in html)
+    data = _load(db)
+    for f in data.findings:
+        assert {c["id"] for c in f.shown_citations} <= verified
+        assert {c["jurisdiction"] for c in f.shown_citations} == {f.recording.jurisdiction}
+    us = next(r for r in data.recordings if r.phone_number == "+14155550123")
+    assert (us.jurisdiction, us.jurisdiction_reason) == ("US", "prefix +1")
+    assert any(p.rule_id == "US_NIGHT_21_08" and p.jurisdiction == "US" for p in data.patterns)
+    assert not any(p.phone_number == "+14155550123" and p.jurisdiction == "CN" for p in data.patterns)
+
+
+def test_a_provision_no_longer_in_force_is_not_cited(tmp_path):
+    """治安管理处罚法 (2012) Art. 42 was replaced on 2026-01-01: a 2025 call may cite it,
+    a 2026 call may not (the 2025 revision's Art. 50 is not verified, so nothing is shown)."""
+    from pipeline.report.data import shown_citations
+
+    known = load_rules().citations
+    old = [known["PSAPL_42"]]
+    assert shown_citations(old, "CN", "2025-12-31T23:00:00", known)
+    assert not shown_citations(old, "CN", "2026-01-01T00:10:00", known)
+    assert not shown_citations(old, "CN", None, known)  # undated: cannot know which text applied
+    assert not shown_citations([known["PSAPL_2025_50"]], "CN", "2026-03-01T10:00:00", known)
+    assert not shown_citations(old, "US", "2025-06-01T10:00:00", known)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--number", "19999999999"], "no recording and no call from 19999999999"),
+    (["--number", "abc"], "'abc' is not a phone number"),
+    (["--number", "138"], "is not a phone number"),
+    (["--from", "2030-01-01"], "dated 2030-01-01 or later"),
+    (["--from", "2026-11-03", "--to", "2026-11-02"], "--from is after --to"),
+    (["--number", "13812345678", "--to", "2026-11-01"], "dated 2026-11-01 or earlier"),
+])
+def test_an_empty_or_invalid_scope_is_an_error_and_makes_no_package(tmp_path, args, message):
+    db = _small_db(tmp_path)
+    out = tmp_path / "out"
+    res = CliRunner().invoke(cli, ["report", "--db", str(db), "--out", str(out), "--no-pdf", *args])
+    assert res.exit_code == 2, res.output
+    assert message in res.output
+    assert not out.exists()  # nothing written, not even an empty folder
+    with pytest.raises(ReportError):
+        if "--number" in args and args[1] in ("abc", "138"):
+            from pipeline.report.data import check_number
+
+            check_number(args[1])
+        else:
+            numbers = [args[i + 1] for i, a in enumerate(args) if a == "--number"]
+            _load(db, Scope(numbers=numbers, date_from=_day(args, "--from"),
+                            date_to=_day(args, "--to")))
+
+
+def _day(args: list[str], flag: str):
+    from datetime import date
+
+    return date.fromisoformat(args[args.index(flag) + 1]) if flag in args else None
+
+
+def test_one_sentence_one_time_and_no_confidence_is_not_zero(tmp_path):
+    """The opening finding is a card of its own (never pinned to the insult in the same
+    segment), shows "—" for its confidence, and every card gives its sentence's start."""
+    db = _small_db(tmp_path, identity=True)
+    data = _load(db)
+    opening = [i for i in data.incidents if i.opening]
+    assert len(opening) == 1 and opening[0].categories == ["identity"]
+    assert all("identity" not in i.categories for i in data.incidents if not i.opening)
+    result = build_report(db, tmp_path / "out", Scope(),
+                          ReportOptions(pdf=False, make_zip=False, languages=("en",)))
+    html = (result.folder / "report-en.html").read_text(encoding="utf-8")
+    ident = next(f for f in data.findings if f.category == "identity")
+    row = re.search(rf'data-finding-id="{ident.id}"[^>]*>(.*?)</tr>', html, re.S).group(1)
+    assert '<td class="confidence">—' in row and "0.00" not in row
+    assert at(3.04) == "0:03.0" and span(10.1, 10.46) == "0:10.1–0:10.4"
+    assert html.count("[0:03.0]") >= 2  # the sentence, and the same sentence as context
+    assert "0:04.1–0:04.4" in html  # the matched words' own span beside it
+    # the drafts describe the opening as such: no quote, no position of a sentence
+    for text, desc in ((draft("police", data), "通话开头 45 秒内"),
+                       (draft("cfpb", data), "In the first 45 seconds")):
+        lines = text.splitlines()
+        i = next(k for k, line in enumerate(lines) if desc in line)
+        assert not re.search("[“”\"]", lines[i]) and "上门" not in lines[i]
+        assert lines[i - 1].endswith(("：", ":")) and not re.search(r"(第|at) \d+:\d", lines[i - 1])
+
+
+def test_review_notes_reach_the_report_and_the_manifest(tmp_path):
+    db = _small_db(tmp_path, MIXED)
+    c = sqlite3.connect(db)
+    keep = c.execute("select id from findings where category = 'visit_shaming'").fetchone()[0]
+    drop = c.execute("select id from findings where category = 'threat_harm'").fetchone()[0]
+    c.close()
+    runner = CliRunner()
+    assert runner.invoke(cli, ["review", str(keep), "--confirm", "--note",
+                               "Checked by listening: his words", "--db", str(db)]).exit_code == 0
+    assert runner.invoke(cli, ["review", str(drop), "--dismiss", "--note", "my own words",
+                               "--db", str(db)]).exit_code == 0
+    result = build_report(db, tmp_path / "out", Scope(), ReportOptions(pdf=False, make_zip=False))
+    for lang in ("zh", "en"):
+        html = (result.folder / f"report-{lang}.html").read_text(encoding="utf-8")
+        row = re.search(rf'data-finding-id="{keep}"[^>]*>(.*?)</tr>', html, re.S).group(1)
+        assert "Checked by listening: his words" in row
+        assert "my own words" not in html  # the dismissed finding is left out ...
+    man = json.loads((result.folder / "manifest.json").read_text(encoding="utf-8"))
+    reviews = {r["finding_id"]: r for r in man["reviews"]}  # ... but its verdict is listed
+    assert reviews[keep]["status"] == "confirmed" and reviews[keep]["note"].startswith("Checked")
+    assert reviews[drop] == {**reviews[drop], "status": "dismissed", "note": "my own words"}
+    assert reviews[keep]["reviewed_at"] and reviews[keep]["sentence_start_s"] == 3.04
+    created = datetime.fromisoformat(man["created_at"])
+    assert created.utcoffset() == timedelta(0)
+    assert abs((datetime.now(timezone.utc) - created).total_seconds()) < 600
+
+
+def test_drafts_for_calls_without_metadata_and_for_the_police(tmp_path):
+    data = _load(_small_db(tmp_path, MIXED, identity=True))
+    police = draft("police", data)
+    assert "报案人：" in police and "报案人（签名）" in police and "投诉人" not in police
+    assert "号码未知" in police and "通话时间未知" in police
+    assert "?" not in police.replace("？", "")  # no "9. ?，号码 ?"
+    assert "1 个录音文件没有通话日期" in police
+    en = draft("cfpb", data)
+    assert "number unknown" in en and "Time unknown" in en and "?," not in en
+    assert "1 recording has no call date" in en
+    assert "4 original recordings" in en
+    one = _load(tmp_path / "e.db", Scope(numbers=["13812345678"]))
+    text = draft("fos", one)
+    assert "1 original recording " in text and "1 call:" in text and "0 days over" in text
+    assert "1 calls" not in text and "1 original recordings" not in text
+
+
+def test_the_chart_counts_findings_not_sentences(tmp_path):
+    db = _small_db(tmp_path)
+    store = Store(db)
+    sha = store.conn.execute("select id from recordings where phone_number = '13812345678'"
+                             ).fetchone()[0]
+    rows = store.load_segments(sha)
+    two = [FindingRow(1, "ZH_VISIT", "visit_shaming", "high", "上门", rows[1].text, 4.1, 4.4, 0.8,
+                      None, [], "n"),
+           FindingRow(1, "ZH_THREAT", "threat_harm", "high", "找你", rows[1].text, 4.5, 4.9, 0.8,
+                      None, [], "n")]
+    store.replace_findings(sha, two, None)
+    data = load(store, Scope(numbers=["13812345678"]))
+    store.close()
+    assert len(data.incidents) == 1 and [d.findings for d in data.days] == [2]
+    assert "findings in that day's recordings" in labels_en()["chart_title"]
+
+
+def labels_en() -> dict:
+    return labels()["en"]
+
+
+def test_call_pattern_details_are_worded_in_each_language_and_agree_with_their_count():
+    from pipeline.report.build import _pattern_text
+    from pipeline.report.data import PatternItem
+
+    stop = PatternItem("CN_CONTACT_AFTER_STOP", "after_stop", "medium", "138", "2026-11-03",
+                       "2026-11-02T10:00:00", "2026-11-03T10:00:00", 2, "x",
+                       "1 call(s) after the stop request of 2026-11-02 10:00 (CN rules)", [], "CN",
+                       "after_stop", {"count": 1, "when": "2026-11-02 10:00"})
+    night = PatternItem("US_NIGHT_21_08", "night_call", "medium", "+1", "2026-11-05",
+                        "2026-11-05T07:45:00", "2026-11-05T07:45:00", 1, "21:00:01–08:00",
+                        "connected call at 07:45 local time (US rules)", [], "US", "night",
+                        {"time": "07:45", "connected": True, "start": "21:00", "end": "08:00"})
+    en, zh = labels()["en"], labels()["zh"]
+    assert _pattern_text(en["pattern_details"], stop, en) == (
+        "1 more call after the request to stop of 2026-11-02 10:00")
+    assert _pattern_text(zh["pattern_details"], stop, zh) == "2026-11-02 10:00 要求停止联系后又来电 1 次"
+    assert _pattern_text(zh["pattern_details"], night, zh) == "接通的来电，当地时间 07:45"
+    assert _pattern_text(zh["pattern_thresholds"], night, zh) == "21:00–08:00 不应来电"
+    assert _pattern_text(en["pattern_thresholds"], night, en) == "no calls 21:00–08:00"

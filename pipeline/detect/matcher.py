@@ -11,10 +11,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .. import textnorm
+from .quote import quote_around, quote_in_text, word_spans
 from .rules import CLAUSE_BREAK, RulePack, load_rules
 
 REVIEW_NOTE = "possible violation — for human review"
-QUOTE_CONTEXT = 12  # characters of context either side of the match
 NEGATION_WINDOW = 12  # characters before a match searched for a negation
 SOUND_CONFIDENCE = 0.6  # a match found only by pronunciation is less certain
 SOUND_NOTE = "matched by pronunciation (the transcript may have misheard the words)"
@@ -81,6 +81,14 @@ def _folded_with_map(u: TimedText) -> tuple[str, list[int]]:
         return text, owners
     return ("".join(c for c, ok in zip(text, keep, strict=True) if ok),
             [o for o, ok in zip(owners, keep, strict=True) if ok])
+
+
+def _quote(u: TimedText, text: str, idx: list[int], s: int, e: int) -> str:
+    """The match's sentence in the words as transcribed, cut only between words (quote.py)."""
+    if u.words and idx:
+        source, spans = word_spans([w.text for w in u.words])
+        return quote_around(source, spans[idx[0]][0], spans[idx[-1]][1], spans)
+    return quote_in_text(u.text, text, s, e)
 
 
 def _clause(text: str, start: int, end: int) -> tuple[int, int]:
@@ -169,7 +177,7 @@ class Detector:
         if by_sound:
             conf = (conf if conf is not None else 1.0) * SOUND_CONFIDENCE
         conf = round(conf, 3) if conf is not None else None
-        quote = text[max(0, s - QUOTE_CONTEXT):e + QUOTE_CONTEXT].strip()
+        quote = _quote(u, text, idx, s, e)
         return Finding(
             rule_id=rule.id,
             category=rule.category,

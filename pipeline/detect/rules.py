@@ -51,6 +51,7 @@ class RulePack:
     sources: list[str]
     sound_exclusions: list[str] = field(default_factory=list)
     rhetorical: list[str] = field(default_factory=list)
+    citations: dict[str, dict] = field(default_factory=dict)  # id -> entry (report labels, verified)
 
 
 def default_rules_path() -> Path:
@@ -167,4 +168,5 @@ def load_rules(paths: list[Path] | None = None, include_default: bool = True) ->
             use_negations=bool(r.get("use_negations", True)),
         ))
     return RulePack(rules, categories, negations, reported, [str(p) for p in all_paths],
-                    sound_exclusions, rhetorical)
+                    sound_exclusions, rhetorical,
+                    {cid: {"id": cid, **entry} for cid, entry in citations.items()})

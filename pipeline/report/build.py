@@ -27,7 +27,8 @@ from ..detect.matcher import SOUND_NOTE
 from ..hashing import sha256_file
 from ..store import Store
 from . import chart, complaint, fonts, manifest, subtitles
-from .data import FindingItem, Incident, Recording, ReportData, ReportError, Scope, load
+from .complaint import at, span
+from .data import FindingItem, Incident, PatternItem, Recording, ReportData, ReportError, Scope, load
 from .pdf import PdfError, html_to_pdf
 
 LANGUAGES = ("zh", "en")
@@ -154,9 +155,19 @@ def build_report(db_path: Path, out_dir: Path, scope: Scope, options: ReportOpti
         runs=data.runs, scope=data.scope.describe(),
         settings={"languages": list(options.languages), "channels": channels,
                   "include_originals": options.include_originals, "pdf": options.pdf,
-                  "jurisdiction": data.jurisdiction, "dismissed_left_out": data.dismissed,
+                  "jurisdiction": data.jurisdiction, "numbers_file": data.numbers_file,
+                  "number_jurisdictions": {n or "(no number)": {"jurisdiction": j, "why": why}
+                                           for n, (j, why) in data.number_jurisdictions.items()},
+                  "dismissed_left_out": data.dismissed,
                   "clip_padding_s": [clips.PAD_BEFORE, clips.PAD_AFTER]},
-        notes=[*result.warnings, font_note])
+        notes=[*result.warnings, font_note],
+        reviews=data.reviews,
+        clips=[{"file": rel, "incident": n, "recording_sha256": inc.recording.id,
+                "clip_span_s": [a, b], "sentence_span_s": [inc.start, inc.end],
+                "words_span_s": [inc.words_start, inc.words_end],
+                "finding_ids": [f.id for f in inc.findings]}
+               for n, inc in enumerate(data.incidents, 1) if n in clip_paths
+               for rel, a, b in [clip_paths[n]]])
     if options.make_zip:
         result.zip_path = _zip(folder)
         log(f"zip: {result.zip_path}")
@@ -200,9 +211,11 @@ def _clip_name(f: Incident, n: int) -> str:
 
 
 def _clips(data: ReportData, folder: Path, originals: dict[str, Path], warnings: list[str],
-           log: Callable[[str], None]) -> dict[int, str]:
-    """Incident number -> clip path (relative), cut from the verified original when there is one."""
-    out: dict[int, str] = {}
+           log: Callable[[str], None]) -> dict[int, tuple[str, float, float]]:
+    """Incident number -> (clip path (relative), start, end in the recording), cut from the
+    verified original when there is one.  A clip holds the whole sentence with padding
+    either side (an incident's start/end are its sentence's), never just the matched words."""
+    out: dict[int, tuple[str, float, float]] = {}
     scratch = folder / ".clips-tmp"
     for n, f in enumerate(data.incidents, 1):
         if f.start is None or f.end is None:
@@ -213,12 +226,12 @@ def _clips(data: ReportData, folder: Path, originals: dict[str, Path], warnings:
             cut = clips.cut(f.recording.id, a, b, original=str(original) if original else None,
                             out_dir=scratch, prefer_original=True)
         except clips.ClipError as e:
-            warnings.append(f"no clip for #{n} ({f.recording.file_name} at {f.start:.1f} s): {e}")
+            warnings.append(f"no clip for #{n} ({f.recording.file_name} at {at(f.start)}): {e}")
             continue
         rel = _clip_name(f, n)
         (folder / rel).parent.mkdir(exist_ok=True)
         shutil.move(cut, folder / rel)  # the scratch copy is not kept
-        out[n] = rel
+        out[n] = (rel, a, b)
     shutil.rmtree(scratch, ignore_errors=True)
     log(f"clips: {len(out)}")
     return out
@@ -234,7 +247,9 @@ def _transcripts(data: ReportData, folder: Path) -> None:
     for rec in data.recordings:
         stem = folder / _transcript_stem(rec)
         header = [f"file: {rec.file_name}", f"sha256: {rec.id}",
-                  f"number: {rec.phone_number or '?'}", f"call time: {rec.call_time or '?'}",
+                  f"number: {rec.phone_number or 'unknown'}",
+                  f"call time: {rec.call_time or 'unknown'}",
+                  f"rules applied: {rec.jurisdiction} ({rec.jurisdiction_reason})",
                   f"language: {rec.language or '?'}; engine: {rec.engine} / {rec.model}",
                   "machine transcript: check against the recording"]
         stem.with_suffix(".txt").write_text(subtitles.text(rec, header), encoding="utf-8")
@@ -269,7 +284,8 @@ def _sound_alike(f: FindingItem) -> bool:
 
 
 def _write_html(data: ReportData, folder: Path, languages: tuple[str, ...],
-                clip_paths: dict[int, str], originals: dict[str, Path]) -> tuple[list[Path], str]:
+                clip_paths: dict[int, tuple[str, float, float]],
+                originals: dict[str, Path]) -> tuple[list[Path], str]:
     """Write report-<lang>.html for each language; returns them and a note on the font.
 
     Each page is rendered once without the font to learn which characters it shows,
@@ -291,9 +307,9 @@ def _write_html(data: ReportData, folder: Path, languages: tuple[str, ...],
     return paths, f"font: {font.note}"
 
 
-def _context(data: ReportData, lang: str, clip_paths: dict[int, str],
+def _context(data: ReportData, lang: str, clip_paths: dict[int, tuple[str, float, float]],
              originals: dict[str, Path]) -> dict:
-    """What the report template needs, in one language."""
+    """What the report template needs, in one language (every word it adds from labels)."""
     L = labels()[lang]
     days = [d.day for d in data.days]
 
@@ -301,23 +317,113 @@ def _context(data: ReportData, lang: str, clip_paths: dict[int, str],
         c = data.categories.get(cat, {})
         return c.get(lang) or cat
 
-    def citations(items: list[dict]) -> str:
-        return "; ".join(f"{c.get('instrument', '')} {c.get('article', '')}".strip() for c in items) or "—"
+    def plural(key: str, n: int, **more) -> str:
+        forms = L[key]
+        return (forms[0] if n == 1 else forms[1]).format(n=n, **more)
 
-    incidents = [{"inc": inc, "clip": clip_paths.get(n),
-                  "utterance_html": _marked(inc.utterance, inc.matched)}
-                 for n, inc in enumerate(data.incidents, 1)]
+    def cite(items: list[dict]) -> list[str]:
+        """Citation labels in this language (the items are already this call's law, verified)."""
+        return [c.get(lang) or f"{c.get('instrument', '')} {c.get('article', '')}".strip()
+                for c in items]
+
+    def who(speaker: str | None) -> str:
+        return L["speakers"].get(speaker, speaker) if speaker else L["unknown"]
+
+    def jurisdiction(code: str, reason: str | None = None) -> str:
+        name = L["jurisdiction_names"].get(code, code)
+        text = f"{name} ({code})" if lang == "en" else f"{name}（{code}）"
+        if reason is None:
+            return text
+        why = _reason(L, reason)
+        return f"{text}, {why}" if lang == "en" else f"{text}，{why}"
+
+    def confidence(x: FindingItem) -> str:
+        return L["not_applicable"] if x.confidence is None else f"{x.confidence:.2f}"
+
+    incidents = []
+    for n, inc in enumerate(data.incidents, 1):
+        clip = clip_paths.get(n)
+        incidents.append({"inc": inc, "clip": clip[0] if clip else None,
+                          "clip_span": span(clip[1], clip[2]) if clip else None,
+                          "utterance_html": _marked(inc.utterance, inc.matched),
+                          "opening_lines": _opening_lines(inc)})
     per_category = sorted(data.per_category.items(), key=lambda kv: (-kv[1], kv[0]))
+    by_jurisdiction: dict[str, list[str]] = {}
+    for number, (code, reason) in data.number_jurisdictions.items():
+        shown = number or L["no_number"]
+        by_jurisdiction.setdefault(code, []).append(
+            f"{shown} ({_reason(L, reason)})" if lang == "en" else f"{shown}（{_reason(L, reason)}）")
     context = dict(
         L=L, d=data, incidents=incidents, sound_alike=_sound_alike, per_category=per_category,
-        cat_label=cat_label,
-        citations=citations, clock=complaint.clock, night_window=data.night_window,
+        cat_label=cat_label, plural=plural, cite=cite, who=who, jurisdiction=jurisdiction,
+        confidence=confidence, at=at, span=span, clock=complaint.clock,
+        pattern_detail=lambda p: _pattern_text(L["pattern_details"], p, L),
+        pattern_threshold=lambda p: _pattern_text(L["pattern_thresholds"], p, L),
+        by_jurisdiction=by_jurisdiction, night_window=_night_windows(data, L),
+        generated=_generated(data.generated_at),
         first_day=days[0] if days else None, last_day=days[-1] if days else None,
         recorded_minutes=sum(r.duration or 0 for r in data.recordings) / 60,
         recordings=[{"rec": r, "copied": r.id in originals} for r in data.recordings],
-        chart=chart.calls_per_day(data.days, L), version=__version__,
+        chart=chart.calls_per_day(data.days, L), version=__version__, pad=clips.PAD_BEFORE,
         font_family=fonts.FAMILY, font_css="")
     return context
+
+
+def _night_windows(data: ReportData, L: dict) -> str:
+    """The night hours of the jurisdictions in the report: "22:00–08:00", or per jurisdiction."""
+    windows = data.jurisdictions
+    if len(set(windows.values())) == 1:
+        return next(iter(windows.values())) or L["no_night_window"]
+    sep = "；" if L["lang"].startswith("zh") else "; "
+    return sep.join(f"{j} {w or L['no_night_window']}" for j, w in windows.items()) or "—"
+
+
+def _generated(iso: str) -> str:
+    """2026-11-29T12:18:58+08:00 -> 2026-11-29 12:18 (UTC+08:00)."""
+    try:
+        t = datetime.fromisoformat(iso)
+    except ValueError:
+        return iso
+    offset = t.strftime("%z")
+    return f"{t:%Y-%m-%d %H:%M} (UTC{offset[:3]}:{offset[3:]})" if offset else f"{t:%Y-%m-%d %H:%M}"
+
+
+def _reason(L: dict, reason: str) -> str:
+    """Why a number is judged under a jurisdiction, in the report's language."""
+    reasons = L["jurisdiction_reasons"]
+    if reason.startswith("prefix "):
+        return reasons["prefix"].format(key=reason.removeprefix("prefix "))
+    if reason.startswith("numbers.yaml"):
+        return reasons["user"]
+    if reason == "--jurisdiction":
+        return reasons["run"]
+    return reasons["default"]
+
+
+def _pattern_text(templates: dict, p: PatternItem, L: dict) -> str:
+    """A call-pattern finding's detail or threshold, in the report's language, from its facts."""
+    template = templates.get(p.kind)
+    if template is None:  # a pattern this version cannot word: the stored text, as made
+        return p.detail if templates is L["pattern_details"] else (p.threshold or "")
+    facts = dict(p.facts)
+    if p.kind == "night":
+        facts["what"] = templates.get("night_connected" if facts.get("connected") else "night_attempt", "")
+    if isinstance(facts.get("numbers"), list):
+        facts["numbers"] = ("、" if L["lang"].startswith("zh") else ", ").join(facts["numbers"])
+    if isinstance(template, list):  # [one, many]: agrees with the count
+        template = template[0] if facts.get("count") == 1 else template[1]
+    try:
+        return template.format(**facts)
+    except (KeyError, IndexError):
+        return p.detail
+
+
+def _opening_lines(inc: Incident) -> list:
+    """The transcript of a call's opening, shown for a finding about the opening."""
+    if not inc.opening:
+        return []
+    end = inc.end if inc.end is not None else 0
+    return [s for s in inc.recording.segments if s.start <= end + 0.01]
 
 
 def _zip(folder: Path) -> Path:

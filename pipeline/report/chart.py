@@ -1,8 +1,8 @@
 """Calls per day as an inline SVG: no script, no network, prints the same in a PDF.
 
 Bars are calls (connected dark, unanswered light); a triangle under a bar marks
-night calls, a red dot with a number marks findings that day, and a red
-outline marks a day over the daily cap.
+night calls, a red dot with a number counts the findings in that day's recordings
+(every finding, not every sentence), and a red outline marks a day over the daily cap.
 """
 
 from __future__ import annotations
@@ -13,6 +13,19 @@ from .data import Day
 
 WIDTH, HEIGHT = 720, 220
 LEFT, RIGHT, TOP, BOTTOM = 34, 10, 24, 56
+
+
+def _width(text: str) -> int:
+    """Rough width in px of ``text`` at the chart's 10 px font (a Chinese character is square)."""
+    return sum(10 if ord(c) > 0x2e80 else 6 for c in text)
+
+
+def _count(labels: dict, forms: str, word: str, n: int) -> str:
+    """ "1 call" / "3 calls": the label pair when the labels have one, else number and word."""
+    pair = labels.get(forms)
+    if pair:
+        return (pair[0] if n == 1 else pair[1]).format(n=n)
+    return f"{n} {labels[word]}"
 
 
 def calls_per_day(days: list[Day], labels: dict[str, str]) -> str:
@@ -36,8 +49,9 @@ def calls_per_day(days: list[Day], labels: dict[str, str]) -> str:
         h_all = plot_h * d.calls / top
         h_conn = plot_h * d.connected / top
         base = TOP + plot_h
-        tip = (f"{d.day}: {d.calls} {labels['calls']}, {d.connected} {labels['connected']}, "
-               f"{d.night} {labels['night']}, {d.findings} {labels['findings']}")
+        tip = (f"{d.day}: {_count(labels, 'calls_n', 'chart_calls', d.calls)}, "
+               f"{d.connected} {labels['connected']}, {d.night} {labels['night']}, "
+               f"{_count(labels, 'findings_n', 'chart_findings', d.findings)}")
         out.append(f'<g><title>{escape(tip)}</title>')
         if d.calls:
             out.append(f'<rect x="{x:.1f}" y="{base - h_all:.1f}" width="{bar:.1f}" '
@@ -66,13 +80,13 @@ def calls_per_day(days: list[Day], labels: dict[str, str]) -> str:
     for color, name in items:
         out.append(f'<rect x="{x}" y="{legend_y - 8}" width="10" height="10" fill="{color}"/>'
                    f'<text x="{x + 14}" y="{legend_y + 1}">{escape(name)}</text>')
-        x += 24 + 7 * len(name)
+        x += 24 + _width(name)
     out.append(f'<path d="M{x},{legend_y + 2} L{x + 8},{legend_y + 2} L{x + 4},{legend_y - 6} Z" '
                f'fill="#222"/><text x="{x + 12}" y="{legend_y + 1}">{escape(labels["night"])}</text>')
-    x += 30 + 7 * len(labels["night"])
+    x += 30 + _width(labels["night"])
     out.append(f'<circle cx="{x + 5}" cy="{legend_y - 2}" r="5" fill="#d62728"/>'
-               f'<text x="{x + 14}" y="{legend_y + 1}">{escape(labels["findings"])}</text>')
-    x += 30 + 7 * len(labels["findings"])
+               f'<text x="{x + 14}" y="{legend_y + 1}">{escape(labels["chart_findings_legend"])}</text>')
+    x += 30 + _width(labels["chart_findings_legend"])
     out.append(f'<rect x="{x}" y="{legend_y - 8}" width="10" height="10" fill="none" '
                f'stroke="#d62728" stroke-width="2"/>'
                f'<text x="{x + 14}" y="{legend_y + 1}">{escape(labels["over_cap"])}</text>')

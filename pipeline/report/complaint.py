@@ -29,17 +29,38 @@ def channels() -> list[str]:
 
 
 def clock(seconds: float | None) -> str:
+    """A duration in whole seconds: 0:15, 1:02:05."""
     if seconds is None:
         return "?"
     s = int(seconds)
     return f"{s // 3600:d}:{s % 3600 // 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60:d}:{s % 60:02d}"
 
 
+def at(seconds: float | None) -> str:
+    """A position in a recording to a tenth of a second (cut down, as the transcripts
+    are): 0:07.5.  Whole seconds would show a 0.4 s phrase as "0:10–0:10"."""
+    if seconds is None:
+        return "?"
+    tenths = max(0, round(seconds * 1000)) // 100
+    s, t = divmod(tenths, 10)
+    return f"{clock(s)}.{t}"
+
+
+def span(a: float | None, b: float | None) -> str:
+    return f"{at(a)}–{at(b)}"
+
+
 def _fact(f: Incident, data: ReportData) -> dict:
+    """One numbered fact: when, which number, which file and where in it, what was said.
+
+    A finding about the call's opening (no identification heard) has no sentence to
+    quote: it is described as such (``opening``), never pinned to another sentence.
+    """
     cats = [data.categories.get(c, {}) for c in f.categories]
-    return {"when": (f.recording.call_time or "").replace("T", " ") or "?",
-            "number": f.recording.phone_number or "?", "file": f.recording.file_name,
-            "at": clock(f.start), "quote": f.utterance.strip(),
+    return {"when": (f.recording.call_time or "").replace("T", " ") or None,
+            "number": f.recording.phone_number or None, "file": f.recording.file_name,
+            "at": at(f.start), "quote": f.utterance.strip(), "opening": f.opening,
+            "opening_end": at(f.end),
             "category_zh": "、".join(c.get("zh", "?") for c in cats),
             "category_en": "; ".join(c.get("en", "?") for c in cats)}
 
@@ -54,6 +75,7 @@ def draft(channel: str, data: ReportData, complainant: str | None = None,
     lang = ch.get("language", "zh")
     env = jinja2.Environment(autoescape=False, keep_trailing_newline=True,
                              undefined=jinja2.StrictUndefined)
+    env.filters["plural"] = lambda n, one, many: f"{n} {one if n == 1 else many}"
     days = [d.day for d in data.days]
     facts = env.from_string(t["facts"][lang]).render(
         complainant=complainant, counterparty=data.scope.name,
@@ -62,11 +84,14 @@ def draft(channel: str, data: ReportData, complainant: str | None = None,
         unanswered=data.attempted_unanswered, night_calls=data.night_calls,
         days_over_caps=data.days_over_caps, night_window=data.night_window,
         findings=[_fact(f, data) for f in data.incidents], has_call_log=has_call_log,
-        originals=len(data.recordings))
+        originals=len(data.recordings), undated=data.undated_recordings,
+        party=ch.get("party", "投诉人" if lang == "zh" else "Complainant"),
+        other_party=ch.get("other_party", "被投诉方" if lang == "zh" else "About"))
     if lang == "zh":
+        party = ch.get("party", "投诉人")
         head = [t["draft_banner"]["zh"], "", f"致：{ch['zh_name']}", f"（受理范围：{ch['covers']}）",
                 f"提交方式：{ch['how']}", "", "事由：反映催收过程中的骚扰情况", ""]
-        tail = ["", "五、请求", ch["ask"], "", "投诉人（签名）：__________    日期：__________", ""]
+        tail = ["", "五、请求", ch["ask"], "", f"{party}（签名）：__________    日期：__________", ""]
     else:
         head = [t["draft_banner"]["en"], "", f"To: {ch['en_name']}", f"(Covers: {ch['covers']})",
                 f"How to submit: {ch['how']}", "", "Subject: harassment during debt collection", ""]

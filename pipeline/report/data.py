@@ -4,6 +4,15 @@ A report covers one counterparty (one or more numbers the user says belong to
 one collector), a date range, or everything.  Everything the renderers need is
 gathered here into plain dataclasses, so rendering (HTML, subtitles, complaint
 drafts) never touches SQL and the selection rules live in one place.
+
+Two rules a recipient relies on are decided here:
+
+- *One sentence, one time.*  A finding's sentence is its transcript segment
+  (``findings.segment_id``); the report shows the sentence's start as its time
+  everywhere, and the matched words' own span beside it.
+- *The right law.*  Each call is judged under the jurisdiction of its number
+  (``pipeline/jurisdiction.py``); only that jurisdiction's citations are shown,
+  and only those marked ``verified`` in the rule files (and in force on the day).
 """
 
 from __future__ import annotations
@@ -16,33 +25,46 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
 from .. import callstore
-from ..callpattern import Call, analyse, is_night, load_call_rules, local_time, merge_calls
+from ..callpattern import (
+    Call,
+    analyse_by_number,
+    has_night_window,
+    is_night,
+    load_call_rules,
+    local_time,
+    merge_calls,
+)
 from ..detect.rules import load_rules
+from ..jurisdiction import JurisdictionError, NumberRules, digits, load_number_rules, same_number
 from ..store import Store
+
+__all__ = ["digits", "same_number"]  # re-exported: phone numbers are compared here too
 
 # Categories that are context, not possible violations: a borrower's request to
 # stop is shown in its own list; ``identification`` is never stored as a finding.
 CONTEXT_CATEGORIES = {"stop_request"}
+# Findings about the call's opening as a whole (nothing heard), not about one sentence.
+OPENING_CATEGORIES = {"identity"}
 SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 LOW_CONFIDENCE_WORD = 0.5  # word probability under which a word is shown as uncertain
+_NUMBER_RE = re.compile(r"^\+?[0-9][0-9 ()./-]*$")
 
 
 class ReportError(RuntimeError):
     """The report cannot be made as asked; the message says why."""
 
 
-def digits(number: str | None) -> str:
-    return re.sub(r"\D", "", number or "")
+class ScopeError(ReportError):
+    """The scope asked for is invalid or holds nothing: no package is made (exit code 2)."""
 
 
-def same_number(a: str | None, b: str | None) -> bool:
-    """Two phone numbers are the same line when their last 11 digits agree (``+86``,
-    ``0086`` and spaces differ between a recorder's file name and a call log)."""
-    da, db = digits(a), digits(b)
-    if not da or not db:
-        return False
-    n = min(len(da), len(db), 11)
-    return n >= 5 and da[-n:] == db[-n:]
+def check_number(number: str) -> str:
+    """A phone number as typed for a scope; anything else is an error, never 'all numbers'."""
+    n = (number or "").strip()
+    if not _NUMBER_RE.match(n) or len(digits(n)) < 5:
+        raise ScopeError(f"{number!r} is not a phone number (digits, optionally with +, spaces "
+                         "or dashes; at least 5 digits)")
+    return n
 
 
 @dataclass
@@ -51,6 +73,10 @@ class Scope:
     date_from: date | None = None
     date_to: date | None = None  # inclusive
     name: str | None = None  # the counterparty as the user names it ("XX 催收公司")
+
+    @property
+    def narrowed(self) -> bool:
+        return bool(self.numbers) or self.date_from is not None or self.date_to is not None
 
     def covers_number(self, number: str | None) -> bool:
         return not self.numbers or any(same_number(number, n) for n in self.numbers)
@@ -67,6 +93,16 @@ class Scope:
     def describe(self) -> dict:
         return {"numbers": self.numbers or "all", "from": _iso(self.date_from),
                 "to": _iso(self.date_to), "name": self.name}
+
+    def sentence(self) -> str:
+        """The scope in words, for an error message: "from 1999… dated 2026-11-01 to 2026-11-30"."""
+        parts = [f"from {', '.join(self.numbers)}" if self.numbers else "from any number"]
+        if self.date_from and self.date_to:
+            parts.append(f"dated {_iso(self.date_from)} to {_iso(self.date_to)}")
+        elif self.date_from or self.date_to:
+            parts.append(f"dated {_iso(self.date_from)} or later" if self.date_from
+                         else f"dated {_iso(self.date_to)} or earlier")
+        return " ".join(parts)
 
 
 def _iso(d: date | None) -> str | None:
@@ -105,6 +141,8 @@ class Recording:
     run_id: int | None
     candidate_paths: list[str] = field(default_factory=list)  # where the original was seen
     segments: list[Segment] = field(default_factory=list)
+    jurisdiction: str = "CN"  # whose rules judge this call
+    jurisdiction_reason: str = "default"  # why: "prefix +1", "numbers.yaml: 138...", "default"
 
 
 @dataclass
@@ -116,33 +154,48 @@ class FindingItem:
     rule_id: str
     quote: str
     matched_text: str
-    start: float | None
+    start: float | None  # the matched words
     end: float | None
     confidence: float | None
     speaker: str | None
-    citations: list[dict]
+    citations: list[dict]  # as stored (every jurisdiction)
     note: str | None
     review_status: str
     segment_idx: int | None = None
     utterance: str | None = None  # the whole utterance the quote was taken from
+    sentence_start: float | None = None  # the utterance (segment): its time is the finding's time
+    sentence_end: float | None = None
     before: list[Segment] = field(default_factory=list)  # context: the utterances around it
     after: list[Segment] = field(default_factory=list)
     uncertain: list[str] = field(default_factory=list)
+    shown_citations: list[dict] = field(default_factory=list)  # this call's law, verified only
+    review_note: str | None = None
+    reviewed_at: str | None = None
+    reviewed_by: str | None = None
+
+    @property
+    def opening(self) -> bool:
+        return self.category in OPENING_CATEGORIES
 
 
 @dataclass
 class Incident:
     """One utterance with everything found in it (several rules often match one
-    sentence); the report shows and plays it once, with each finding listed."""
+    sentence); the report shows and plays it once, with each finding listed.  A
+    finding about the call's opening (nothing identified in the first 45 s) is an
+    incident of its own, never attached to a sentence."""
 
     recording: Recording
     findings: list[FindingItem]
     utterance: str  # the whole utterance as transcribed (the quote's sentence)
-    start: float | None
+    start: float | None  # the sentence (segment) span: the incident's one time
     end: float | None
+    words_start: float | None = None  # the matched words, first to last
+    words_end: float | None = None
     before: list[Segment] = field(default_factory=list)
     after: list[Segment] = field(default_factory=list)
     uncertain: list[str] = field(default_factory=list)
+    opening: bool = False
 
     @property
     def categories(self) -> list[str]:
@@ -164,25 +217,33 @@ class Incident:
     def citations(self) -> list[dict]:
         seen: dict[str, dict] = {}
         for f in self.findings:
-            for c in f.citations:
+            for c in f.shown_citations:
                 seen.setdefault(c.get("id") or f"{c.get('instrument')} {c.get('article')}", c)
         return list(seen.values())
 
 
 def incidents(findings: list[FindingItem]) -> list[Incident]:
-    """Findings grouped by utterance, in call order."""
+    """Findings grouped by utterance, in call order; opening findings stand alone."""
     groups: dict[tuple, list[FindingItem]] = {}
     for f in findings:
-        key = (f.recording.id, f.segment_idx) if f.segment_idx is not None else (f.recording.id, "f", f.id)
+        if f.segment_idx is not None and not f.opening:
+            key: tuple = (f.recording.id, f.segment_idx)
+        else:
+            key = (f.recording.id, "f", f.id)
         groups.setdefault(key, []).append(f)
     out = []
     for items in groups.values():
         first = items[0]
         starts = [f.start for f in items if f.start is not None]
         ends = [f.end for f in items if f.end is not None]
-        out.append(Incident(first.recording, items, first.utterance or first.quote,
-                            min(starts) if starts else None, max(ends) if ends else None,
-                            first.before, first.after, first.uncertain))
+        w_start, w_end = (min(starts) if starts else None), (max(ends) if ends else None)
+        if first.opening or first.sentence_start is None:
+            out.append(Incident(first.recording, items, first.quote, w_start, w_end, w_start,
+                                w_end, opening=first.opening))
+        else:
+            out.append(Incident(first.recording, items, first.utterance or first.quote,
+                                first.sentence_start, first.sentence_end, w_start, w_end,
+                                first.before, first.after, first.uncertain))
     return out
 
 
@@ -198,7 +259,10 @@ class PatternItem:
     count: int
     threshold: str | None
     detail: str
-    citations: list[dict]
+    citations: list[dict]  # shown: this jurisdiction's verified ones
+    jurisdiction: str = ""
+    kind: str = ""
+    facts: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -207,14 +271,14 @@ class Day:
     calls: int = 0
     connected: int = 0
     night: int = 0
-    findings: int = 0
+    findings: int = 0  # findings (not sentences) in that day's recordings
     over_cap: bool = False
 
 
 @dataclass
 class ReportData:
     scope: Scope
-    jurisdiction: str
+    jurisdiction: str  # the default (numbers that no numbers file places)
     categories: dict[str, dict]  # id -> {zh, en}
     recordings: list[Recording]
     findings: list[FindingItem]  # possible violations, not dismissed
@@ -232,32 +296,104 @@ class ReportData:
     numbers: list[str]
     runs: list[dict]
     generated_at: str
-    night_window: str  # the jurisdiction's night hours, e.g. "22:00–08:00"
+    night_window: str  # the night hours of the jurisdictions in the report, e.g. "22:00–08:00"
+    undated_recordings: int = 0  # recordings with no call time: not counted as calls
+    jurisdictions: dict[str, str] = field(default_factory=dict)  # used: code -> night window
+    reviews: list[dict] = field(default_factory=list)  # verdicts and notes, for the manifest
+    numbers_file: str | None = None  # the user's numbers.yaml, when there is one
+    # number -> (jurisdiction, reason) for every number in the report; "" for no number
+    number_jurisdictions: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+
+def shown_citations(items: list[dict], jurisdiction: str, call_time: str | None,
+                    known: dict[str, dict]) -> list[dict]:
+    """The citations a report prints for a call: its jurisdiction's, verified, in force.
+
+    The current rule files win over the copy stored with the finding, so a citation
+    checked (or withdrawn) after detection is shown (or hidden) without re-running it.
+    """
+    out, seen = [], set()
+    for c in items:
+        full = {**c, **known.get(c.get("id") or "", {})}
+        key = full.get("id") or f"{full.get('instrument')} {full.get('article')}"
+        if key in seen or full.get("jurisdiction") != jurisdiction or full.get("verified") is not True:
+            continue
+        until = full.get("in_force_until")
+        if until and (not call_time or call_time[:10] > str(until)):
+            continue
+        seen.add(key)
+        out.append(full)
+    return out
+
+
+def _window(rules: dict) -> str:
+    if not has_night_window(rules):
+        return ""
+    return f"{rules['night_start'][:5]}–{rules['night_end'][:5]}"
+
+
+def default_jurisdiction_of_runs(conn: sqlite3.Connection) -> str | None:
+    """The --jurisdiction the last transcribe or detect run was given (None: its default)."""
+    row = conn.execute("select settings from runs where settings is not null order by id desc"
+                       " limit 1").fetchone()
+    try:
+        return (json.loads(row[0]) or {}).get("jurisdiction") if row else None
+    except (TypeError, ValueError):
+        return None
 
 
 def load(store: Store, scope: Scope, jurisdiction: str | None = None) -> ReportData:
-    """Everything the report shows, for ``scope``; dismissed findings are left out."""
+    """Everything the report shows, for ``scope``; dismissed findings are left out.
+
+    Raises ``ScopeError`` (and nothing is written) for a number that is not one, and
+    for a scope that holds no recording and no call: a scope never silently widens.
+    """
+    for n in scope.numbers:
+        check_number(n)
+    if scope.date_from and scope.date_to and scope.date_from > scope.date_to:
+        raise ScopeError("--from is after --to")
     conn = store.conn
     callstore.ensure_tables(store)
-    stored_j = conn.execute("select jurisdiction from pattern_findings limit 1").fetchone()
-    rules = load_call_rules(jurisdiction or (stored_j[0] if stored_j else None))
-    recordings = _recordings(conn, scope)
-    if not recordings and not scope.numbers and scope.date_from is None and scope.date_to is None:
-        raise ReportError("the database holds no transcribed recording yet; run `call-evidence "
-                          "transcribe` first")
-    by_id = {r.id: r for r in recordings}
-    findings, context, dismissed = _findings(conn, by_id)
+    try:
+        judge = load_number_rules(store.path, jurisdiction,
+                                  fallback=default_jurisdiction_of_runs(conn))
+    except JurisdictionError as e:
+        raise ReportError(str(e)) from e
+    rules_cache: dict[str, dict] = {}
+
+    def rules_for(j: str) -> dict:
+        if j not in rules_cache:
+            rules_cache[j] = load_call_rules(j)
+        return rules_cache[j]
+
+    def rules_of(number: str | None) -> dict:
+        return rules_for(judge.of(number))
+
+    recordings = _recordings(conn, scope, judge)
     calls = [c for c in merge_calls(callstore.stored_calls(store),
                                     callstore.recordings_with_stop_requests(store))
-             if scope.covers_number(c.number) and scope.covers_time(_local_iso(c, rules))]
+             if scope.covers_number(c.number) and scope.covers_time(_local_iso(c, rules_of(c.number)))]
+    if not recordings and not calls:
+        if scope.narrowed:
+            raise ScopeError(f"nothing to report: the database holds no recording and no call "
+                             f"{scope.sentence()}; no package was made (check the number and dates)")
+        raise ScopeError("the database holds no transcribed recording yet; run `call-evidence "
+                         "transcribe` first")
+    pack = load_rules()
+    by_id = {r.id: r for r in recordings}
+    findings, context, dismissed = _findings(store, by_id, pack.citations)
+    reviews = [_review_entry(f) for f in [*findings, *context, *dismissed]
+               if f.review_status != "unreviewed"]
     # Call patterns are recomputed over the calls in scope: for a counterparty that
     # rotates numbers, "5 connected calls on one day" must count its numbers together.
     patterns = [PatternItem(p.rule_id, p.category, p.severity, p.phone_number, p.day,
                             p.window_start, p.window_end, p.count, p.threshold, p.detail,
-                            p.citations) for p in analyse(calls, rules)]
-    pack = load_rules()
+                            shown_citations(p.citations, p.jurisdiction, p.window_start,
+                                            pack.citations),
+                            p.jurisdiction, p.kind, p.facts)
+                for p in analyse_by_number(calls, judge.of, rules_for)]
     grouped = incidents(findings)
-    days = _days(calls, grouped, patterns, rules)
+    days = _days(calls, findings, patterns, rules_of)
     # Counted per utterance: two rules matching one insult are one insult.
     per_category = Counter(c for i in grouped for c in i.categories)
     for p in patterns:
@@ -271,24 +407,40 @@ def load(store: Store, scope: Scope, jurisdiction: str | None = None) -> ReportD
         r["settings"] = json.loads(r["settings"]) if r["settings"] else None
     numbers = sorted({r.phone_number for r in recordings if r.phone_number}
                      | {c.number for c in calls if c.number})
+    used = sorted({r.jurisdiction for r in recordings} | {judge.of(c.number) for c in calls})
+    windows = {j: _window(rules_for(j)) for j in used}
     return ReportData(
-        scope=scope, jurisdiction=rules["jurisdiction"], categories=pack.categories,
+        scope=scope, jurisdiction=judge.default, categories=pack.categories,
         recordings=recordings, findings=findings, incidents=grouped, context=context,
         patterns=patterns, days=days,
         calls=len(calls), connected=sum(1 for c in calls if c.connected),
         attempted_unanswered=sum(1 for c in calls if not c.connected),
-        night_calls=sum(1 for c in calls if is_night(local_time(c.start, rules), rules)),
+        night_calls=sum(1 for c in calls if is_night(local_time(c.start, rules_of(c.number)),
+                                                     rules_of(c.number))),
         days_over_caps=sum(1 for d in days if d.over_cap), per_category=dict(per_category),
-        dismissed=dismissed, numbers=numbers, runs=runs,
+        dismissed=len(dismissed), numbers=numbers, runs=runs,
         generated_at=datetime.now().astimezone().isoformat(timespec="seconds"),
-        night_window=f"{rules['night_start']}–{rules['night_end']}")
+        night_window=_windows_text(windows),
+        undated_recordings=sum(1 for r in recordings if not r.call_time),
+        jurisdictions=windows, reviews=reviews,
+        numbers_file=judge.user_file,
+        number_jurisdictions={n: (v.jurisdiction, v.reason) for n, v in (
+            (n, judge.judge(n or None)) for n in [*numbers, *([""] if any(
+                not r.phone_number for r in recordings) else [])])})
+
+
+def _windows_text(windows: dict[str, str]) -> str:
+    shown = {j: w for j, w in windows.items() if w}
+    if len(set(shown.values())) <= 1 and len(shown) == len(windows):
+        return next(iter(shown.values()), "—")
+    return "; ".join(f"{j} {w or '—'}" for j, w in windows.items())
 
 
 def _local_iso(c: Call, rules: dict) -> str:
     return local_time(c.start, rules).replace(tzinfo=None).isoformat(timespec="seconds")
 
 
-def _recordings(conn: sqlite3.Connection, scope: Scope) -> list[Recording]:
+def _recordings(conn: sqlite3.Connection, scope: Scope, judge: NumberRules) -> list[Recording]:
     cols = ("id, path, file_name, phone_number, call_time, duration, size, container, codec,"
             " sample_rate, channels, language, engine, model, run_id")
     out = []
@@ -302,6 +454,8 @@ def _recordings(conn: sqlite3.Connection, scope: Scope) -> list[Recording]:
             "select path from recording_files where recording_id = ? and superseded_at is null"
             " order by last_seen desc", [rec.id]) if p != rec.path]
         rec.segments = _segments(conn, rec.id)
+        verdict = judge.judge(rec.phone_number)
+        rec.jurisdiction, rec.jurisdiction_reason = verdict.jurisdiction, verdict.reason
     return out
 
 
@@ -317,10 +471,28 @@ def _segments(conn: sqlite3.Connection, sha: str) -> list[Segment]:
                 " order by idx", [sha])]
 
 
-def _findings(conn: sqlite3.Connection, by_id: dict[str, Recording]
-              ) -> tuple[list[FindingItem], list[FindingItem], int]:
-    found, context, dismissed = [], [], 0
-    for row in conn.execute(
+def _review_rows(store: Store, sha: str) -> dict[int, dict]:
+    """Finding id -> the verdict row (note, time, reviewer where recorded) that applies."""
+    _, matched = store.review_matches(sha)
+    if not matched:
+        return {}
+    cur = store.conn.execute(
+        f"select * from finding_reviews where id in ({', '.join('?' * len(matched))})",
+        [rid for rid, _ in matched.values()])
+    cols = [d[0] for d in cur.description]
+    rows = {r[0]: dict(zip(cols, r, strict=True)) for r in cur.fetchall()}
+    return {fid: rows[rid] for fid, (rid, _) in matched.items() if rid in rows}
+
+
+def _findings(store: Store, by_id: dict[str, Recording], known: dict[str, dict]
+              ) -> tuple[list[FindingItem], list[FindingItem], list[FindingItem]]:
+    """(possible violations, context such as stop requests, dismissed): dismissed
+    findings are left out of the report but their verdicts go into the manifest."""
+    found, context, dismissed = [], [], []
+    verdicts: dict[int, dict] = {}
+    for sha in by_id:
+        verdicts.update(_review_rows(store, sha))
+    for row in store.conn.execute(
             "select f.id, f.recording_id, f.category, f.severity, f.rule_id, f.quote,"
             " f.matched_text, f.start, f.end, f.confidence, f.speaker, f.citations, f.note,"
             " coalesce(f.review_status, 'unreviewed'), s.idx from findings f"
@@ -328,35 +500,57 @@ def _findings(conn: sqlite3.Connection, by_id: dict[str, Recording]
         rec = by_id.get(row[1])
         if rec is None:
             continue
-        if row[13] == "dismissed":
-            dismissed += 1
-            continue
         item = FindingItem(row[0], rec, *row[2:11], json.loads(row[11] or "[]"), row[12], row[13])
+        item.shown_citations = shown_citations(item.citations, rec.jurisdiction, rec.call_time, known)
+        verdict = verdicts.get(item.id)
+        if verdict and row[13] != "unreviewed":
+            item.review_note, item.reviewed_at = verdict.get("note"), verdict.get("reviewed_at")
+            item.reviewed_by = verdict.get("reviewed_by")
         seg_idx = row[14]
         if seg_idx is not None:
             pos = next((i for i, s in enumerate(rec.segments) if s.idx == seg_idx), None)
             if pos is not None:
+                seg = rec.segments[pos]
                 item.segment_idx = seg_idx
-                item.utterance = rec.segments[pos].text.strip()
+                item.utterance = seg.text.strip()
+                item.sentence_start, item.sentence_end = seg.start, seg.end
                 item.before = rec.segments[max(0, pos - 1):pos]
                 item.after = rec.segments[pos + 1:pos + 2]
-                item.uncertain = rec.segments[pos].uncertain_words()
-        (context if item.category in CONTEXT_CATEGORIES else found).append(item)
-    key = lambda f: (f.recording.call_time or "9999", f.recording.file_name, f.start or 0)  # noqa: E731
-    return sorted(found, key=key), sorted(context, key=key), dismissed
+                item.uncertain = seg.uncertain_words()
+        if item.review_status == "dismissed":
+            dismissed.append(item)
+        else:
+            (context if item.category in CONTEXT_CATEGORIES else found).append(item)
+
+    def key(f: FindingItem) -> tuple:
+        when = f.sentence_start if f.sentence_start is not None else (f.start or 0)
+        return (f.recording.call_time or "9999", f.recording.file_name, when, f.start or 0)
+
+    return sorted(found, key=key), sorted(context, key=key), sorted(dismissed, key=key)
 
 
-def _days(calls: list[Call], found: list[Incident], patterns: list[PatternItem],
-          rules: dict) -> list[Day]:
+def _review_entry(f: FindingItem) -> dict:
+    """A verdict as the manifest lists it (dismissed ones too: the recipient sees what
+    was left out, and why)."""
+    return {"finding_id": f.id, "recording_sha256": f.recording.id,
+            "file_name": f.recording.file_name, "rule_id": f.rule_id, "category": f.category,
+            "sentence_start_s": f.sentence_start, "words_start_s": f.start,
+            "status": f.review_status, "note": f.review_note, "reviewed_at": f.reviewed_at,
+            "reviewed_by": f.reviewed_by}
+
+
+def _days(calls: list[Call], found: list[FindingItem], patterns: list[PatternItem],
+          rules_of) -> list[Day]:
     """One entry per calendar day (local time) from the first to the last call."""
     days: dict[str, Day] = {}
     for c in calls:
+        rules = rules_of(c.number)
         t = local_time(c.start, rules)
         d = days.setdefault(t.date().isoformat(), Day(t.date().isoformat()))
         d.calls += 1
         d.connected += int(c.connected)
         d.night += int(is_night(t, rules))
-    for f in found:
+    for f in found:  # every finding counts (two rules in one sentence are two findings)
         if f.recording.call_time:
             day = f.recording.call_time[:10]
             days.setdefault(day, Day(day)).findings += 1

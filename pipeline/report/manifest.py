@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import platform
+from datetime import datetime, timezone
 from pathlib import Path
 
 from .. import __version__
@@ -57,18 +58,27 @@ def file_entries(root: Path, skip: set[str]) -> list[dict]:
 
 
 def write(root: Path, *, originals: list[dict], runs: list[dict], scope: dict,
-          settings: dict, notes: list[str]) -> dict:
-    """Write HOW-TO-VERIFY.txt, manifest.json and SHA256SUMS into ``root``; returns the manifest."""
+          settings: dict, notes: list[str], reviews: list[dict] | None = None,
+          clips: list[dict] | None = None) -> dict:
+    """Write HOW-TO-VERIFY.txt, manifest.json and SHA256SUMS into ``root``; returns the manifest.
+
+    ``reviews``: every person's verdict on a finding in scope, with its note (dismissed
+    ones too, so the recipient sees what was left out and why).  ``clips``: each clip's
+    span in its recording, the sentence it plays and the matched words in it.
+    """
     (root / HOW_TO_VERIFY).write_text(VERIFY_TEXT, encoding="utf-8")
     files = file_entries(root, skip={MANIFEST, SUMS})
     manifest = {
         "format": "call-evidence package 1",
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "generated_by": {"tool": "call-evidence", "version": __version__,
                          "python": platform.python_version(), "platform": platform.platform()},
         "scope": scope,
         "report_settings": settings,
         "originals": originals,
         "transcription_runs": runs,
+        "reviews": reviews or [],
+        "clips": clips or [],
         "files": files,
         "notes": notes,
         "how_to_verify": HOW_TO_VERIFY,

@@ -31,5 +31,6 @@ def vtt(rec: Recording) -> str:
 def text(rec: Recording, header: list[str]) -> str:
     """A readable transcript: a header (file, number, time, hash), then timed lines."""
     lines = [*header, ""]
-    lines += [f"[{_stamp(s.start, '.')[:-4]}-{_stamp(s.end, '.')[:-4]}] {_line(s)}" for s in rec.segments]
+    # tenths of a second, cut down: the same times as the report (complaint.at)
+    lines += [f"[{_stamp(s.start, '.')[:-2]}-{_stamp(s.end, '.')[:-2]}] {_line(s)}" for s in rec.segments]
     return "\n".join(lines) + "\n"

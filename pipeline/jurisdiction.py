@@ -1,0 +1,172 @@
+"""Which jurisdiction's rules judge each call: chosen per number, not only per run.
+
+A collector calling from ``+1 415…`` is judged by US rules (FDCPA hours, Reg F), one
+calling from ``138…`` by the run's default (CN unless ``--jurisdiction`` says
+otherwise).  The choice comes from, in order:
+
+1. ``numbers.yaml`` beside the database (``evidence.db`` -> ``numbers.yaml``), the
+   user's own list of numbers or prefixes (and optionally ``default:``);
+2. the bundled prefixes in ``pipeline/data/numbers.yaml`` (+1 US, +44 UK, +86 CN);
+3. the run's ``--jurisdiction``, else the user file's ``default:``, else (for a
+   report) the last run's, else ``default_jurisdiction`` in ``call_rules.yaml``.
+
+The longest matching key wins within each file; a user entry always beats a bundled
+one.  Every decision carries its reason, which the report and the call-pattern
+findings print.  Data only: no engine, no database.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+USER_FILE = "numbers.yaml"
+MIN_NUMBER_DIGITS = 7  # a key with this many digits is a whole number, shorter ones are prefixes
+
+
+class JurisdictionError(ValueError):
+    """A numbers file is malformed; the message names the file and entry."""
+
+
+def digits(number: str | None) -> str:
+    return re.sub(r"\D", "", number or "")
+
+
+def same_number(a: str | None, b: str | None) -> bool:
+    """Two phone numbers are the same line when their last 11 digits agree (``+86``,
+    ``0086`` and spaces differ between a recorder's file name and a call log)."""
+    da, db = digits(a), digits(b)
+    if not da or not db:
+        return False
+    n = min(len(da), len(db), 11)
+    return n >= 5 and da[-n:] == db[-n:]
+
+
+def international(number: str | None) -> str:
+    """``+`` and digits only; a leading ``00`` is the international prefix written out."""
+    n = re.sub(r"[\s\-().]", "", number or "")
+    if n.startswith("00"):
+        n = "+" + n[2:]
+    return n
+
+
+def known_jurisdictions() -> list[str]:
+    path = Path(str(resources.files("pipeline") / "data" / "call_rules.yaml"))
+    return list(yaml.safe_load(path.read_text(encoding="utf-8"))["jurisdictions"])
+
+
+def default_jurisdiction() -> str:
+    path = Path(str(resources.files("pipeline") / "data" / "call_rules.yaml"))
+    return str(yaml.safe_load(path.read_text(encoding="utf-8")).get("default_jurisdiction", "CN"))
+
+
+@dataclass
+class Judgement:
+    jurisdiction: str
+    reason: str  # "numbers.yaml: +14155550123", "prefix +1", "default", "--jurisdiction"
+    kind: str  # "user", "prefix", "default"
+
+
+@dataclass
+class NumberRules:
+    user: list[tuple[str, str]] = field(default_factory=list)  # (key, jurisdiction)
+    bundled: list[tuple[str, str]] = field(default_factory=list)
+    default: str = "CN"
+    default_reason: str = "default"
+    user_file: str | None = None
+
+    def judge(self, number: str | None) -> Judgement:
+        for entries, kind in ((self.user, "user"), (self.bundled, "prefix")):
+            hit = _longest_match(number, entries)
+            if hit:
+                key, j = hit
+                where = f"{USER_FILE}: {key}" if kind == "user" else f"prefix {key}"
+                return Judgement(j, where, kind)
+        return Judgement(self.default, self.default_reason, "default")
+
+    def of(self, number: str | None) -> str:
+        return self.judge(number).jurisdiction
+
+
+def _longest_match(number: str | None, entries: list[tuple[str, str]]) -> tuple[str, str] | None:
+    if not number:
+        return None
+    n = international(number)
+    best = None
+    for key, j in entries:
+        k = international(key)
+        if len(digits(k)) >= MIN_NUMBER_DIGITS:
+            ok = same_number(n, k)
+        else:
+            ok = bool(k) and n.startswith(k)
+        if ok and (best is None or len(digits(k)) > len(digits(international(best[0])))):
+            best = (key, j)
+    return best
+
+
+def _entries(doc: object, where: str, known: list[str]) -> tuple[list[tuple[str, str]], str | None]:
+    if doc is None:
+        return [], None
+    if not isinstance(doc, dict):
+        raise JurisdictionError(f"{where}: expected a mapping of number or prefix to jurisdiction")
+    default = doc.get("default")
+    table = doc.get("prefixes", doc.get("numbers"))
+    if table is None:  # the short form: the whole file is the table
+        table = {k: v for k, v in doc.items() if k != "default"}
+    out = []
+    for key, j in (table or {}).items():
+        key = str(key).strip()
+        j = str(j).strip().upper()
+        if j not in known:
+            raise JurisdictionError(f"{where}: {key}: unknown jurisdiction {j!r}; "
+                                    f"known: {', '.join(known)}")
+        if not digits(key):
+            raise JurisdictionError(f"{where}: {key!r} is not a phone number or prefix")
+        out.append((key, j))
+    if default is not None:
+        default = str(default).strip().upper()
+        if default not in known:
+            raise JurisdictionError(f"{where}: default: unknown jurisdiction {default!r}")
+    return out, default
+
+
+def user_file_for(db_path: Path | str | None) -> Path | None:
+    if db_path is None:
+        return None
+    return Path(db_path).resolve().parent / USER_FILE
+
+
+def load_number_rules(db_path: Path | str | None = None, run_default: str | None = None,
+                      user_file: Path | None = None, fallback: str | None = None) -> NumberRules:
+    """The per-number rules for a database (its ``numbers.yaml``, if any) and a run.
+
+    ``run_default``: the run's ``--jurisdiction``; ``fallback``: used when neither it nor
+    the file's ``default:`` is given (the report passes the last run's choice)."""
+    known = known_jurisdictions()
+    bundled_path = Path(str(resources.files("pipeline") / "data" / "numbers.yaml"))
+    bundled, _ = _entries(yaml.safe_load(bundled_path.read_text(encoding="utf-8")),
+                          str(bundled_path), known)
+    path = user_file or user_file_for(db_path)
+    user, user_default = [], None
+    if path is not None and path.is_file():
+        try:
+            doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as e:
+            raise JurisdictionError(f"{path}: not valid YAML: {e}") from e
+        user, user_default = _entries(doc, str(path), known)
+    if run_default:
+        default, reason = run_default.upper(), "--jurisdiction"
+    elif user_default:
+        default, reason = user_default, f"{USER_FILE}: default"
+    elif fallback:
+        default, reason = fallback.upper(), "default"
+    else:
+        default, reason = default_jurisdiction(), "default"
+    if default not in known:
+        raise JurisdictionError(f"unknown jurisdiction {default!r}; known: {', '.join(known)}")
+    return NumberRules(user, bundled, default, reason,
+                       str(path) if path is not None and path.is_file() else None)
