@@ -54,7 +54,11 @@ _used: dict[str, float] = {}
 
 
 class Refused(Exception):
+    """A request the route turns away; the message says why, and that nothing changed."""
+
     def __init__(self, status: int, message: str):
+        if "Nothing was changed" not in message:
+            message = message.rstrip(".") + ". Nothing was changed. / 未作任何更改。"
         super().__init__(message)
         self.status = status
         self.message = message
