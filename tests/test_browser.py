@@ -176,7 +176,6 @@ def test_chinese_search_highlights_the_hit(page, server, e2e, shots):
     body = page.locator("body").inner_text()
     for jargon in ("Custom SQL query", "Run SQL", "Edit SQL", "Log in"):
         assert jargon not in body, jargon
-    page.screenshot(path=str(shots / "search.png"), full_page=True)
     page.goto(f"{server}/-/call-evidence/overview/{db}")
     assert page.locator("svg[aria-label='calls per day']").count() == 1
     assert "Third-party contact and disclosure / 联系第三方 / 爆通讯录" in page.locator("body").inner_text()
@@ -286,7 +285,7 @@ def test_review_in_the_browser_reaches_the_report_and_survives_reruns(
     assert len(_verdicts(review_db)) == 2
 
 
-def test_chinese_search_finds_text_messages_in_the_browser(browser, review_db, tmp_path):
+def test_chinese_search_finds_text_messages_in_the_browser(browser, review_db, tmp_path, shots):
     db = review_db.stem
     pg = browser.new_page(viewport=VIEWPORT)
     with serving(review_db, tmp_path / "cache") as url:
@@ -298,9 +297,11 @@ def test_chinese_search_finds_text_messages_in_the_browser(browser, review_db, t
         texts = pg.locator("td.col-text").all_inner_texts()
         assert texts == ["你这个老赖，赶紧还钱"]
         assert '""' not in pg.locator("h3").first.inner_text()
-        pg.goto(f"{url}/{db}/search?q=上门")
+        pg.goto(f"{url}/{db}/search?q=老赖")
         kinds = pg.locator("td.col-kind").all_inner_texts()
-        assert "message / 短信" in kinds
+        assert "message / 短信" in kinds and "call / 通话" in kinds
+        assert pg.locator("td.col-snippet mark").all_inner_texts() == ["老赖"] * len(kinds)
+        pg.screenshot(path=str(shots / "search.png"), full_page=True)
     pg.close()
 
 

@@ -145,15 +145,19 @@ def number_html(db: str, number: str | None) -> Markup:
         db=urlquote(db), q=urlquote(str(number)), v=number)
 
 
+def when(iso: str | None) -> str:
+    """A stored local time as a person reads it: "2026-11-05 07:45" (or "date unknown")."""
+    return str(iso).replace("T", " ")[:16] if iso else labels.word("date_unknown")
+
+
 def call_html(db: str, recording_id: str | None, call_time: str | None, number: str | None,
               file_name: str | None) -> Markup:
     """When and from whom: the call's time (or "date unknown") and number, linked onward."""
-    when = str(call_time).replace("T", " ")[:16] if call_time else labels.word("date_unknown")
     if is_sha(recording_id):
         first = Markup('<a href="/{db}/recordings/{rid}" title="{f}">{w}</a>').format(
-            db=urlquote(db), rid=recording_id, f=file_name or "", w=when)
+            db=urlquote(db), rid=recording_id, f=file_name or "", w=when(call_time))
     else:
-        first = Markup("{w}").format(w=when)
+        first = Markup("{w}").format(w=when(call_time))
     return Markup('<span class="ce-call">') + first + Markup("<br>") + number_html(db, number) \
         + Markup("</span>")
 

@@ -36,7 +36,8 @@ async def overview_context(db, name: str) -> dict:
         "select count(*) as recordings, sum(status = 'done') as done, sum(status = 'failed') as failed,"
         " round(sum(coalesce(duration, 0)) / 60.0, 1) as minutes,"
         " count(distinct nullif(trim(phone_number), '')) as numbers,"
-        " sum(coalesce(trim(phone_number), '') = '') as no_number from recordings"))[0]
+        " sum(status = 'done' and coalesce(trim(phone_number), '') = '') as no_number"
+        " from recordings"))[0]
     totals["findings"] = (await rows("select count(*) as n from findings"))[0]["n"]
     totals["unreviewed"] = (await rows(
         "select count(*) as n from findings where coalesce(review_status, 'unreviewed')"

@@ -125,6 +125,8 @@ def render_cell(row, value, column, table, database, datasette):
                                _get(row, "file_name"))
     if column == "phone_number" and table != "findings":
         return cells.number_html(db, value)
+    if column in ("call_time", "first_call", "last_call", "sent_at") and table is None:
+        return Markup("{v}").format(v=cells.when(value))
     if value in (None, ""):
         return None
     if column == "finding_id":
