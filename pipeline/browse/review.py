@@ -174,7 +174,10 @@ async def review_route(datasette, request) -> Response:
     db_name = request.url_vars["db"]
     form: dict[str, str] = {}
     try:
-        if int(request.headers.get("content-length") or 0) > MAX_BODY_BYTES:
+        length = request.headers.get("content-length") or "0"
+        if not length.isdigit():
+            raise Refused(400, "The request's length is not a number")
+        if int(length) > MAX_BODY_BYTES:
             raise Refused(413, "The form is too large (is the note very long?). Nothing was changed.")
         ctype = request.headers.get("content-type", "").split(";", 1)[0].strip()
         if ctype != "application/x-www-form-urlencoded":
