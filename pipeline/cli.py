@@ -94,6 +94,15 @@ def _scale_options(f):
     return f
 
 
+def browse_hint(db_path: Path) -> str:
+    """The command that opens this database in the browser (the default one needs no --db)."""
+    if str(db_path) == "evidence.db":
+        return "make browse"
+    from shlex import quote
+
+    return f"call-evidence browse --db {quote(str(db_path))}"
+
+
 @cli.command()
 @click.argument("folder", default="recordings", type=click.Path(path_type=Path))
 @_engine_options
@@ -146,7 +155,7 @@ def transcribe(folder, db_path, engine, model, language, device, threads, worker
         click.echo(f"  failed: {path}: {err}", err=True)
     for path, why in summary.ignored:
         click.echo(f"  ignored: {path}: {why}", err=True)
-    click.echo(f"Evidence database: {db_path}   (browse it with: make browse)")
+    click.echo(f"Evidence database: {db_path}   (browse it with: {browse_hint(db_path)})")
     if summary.failed:
         sys.exit(1)
 
@@ -317,7 +326,7 @@ def browse(db_path, host, port, use_password, open_browser):
     """Open the evidence index in Datasette (read-only, on this machine)."""
     import os
 
-    from .browse import ACCOUNT, password_env, serve_command
+    from .browse import ACCOUNT, password_env, serve_command, server_url
 
     if not db_path.exists():
         raise click.ClickException(f"database not found: {db_path}; run `make transcribe` first")
@@ -331,9 +340,10 @@ def browse(db_path, host, port, use_password, open_browser):
         env.update(password_env(password))
     args = serve_command(db_path, host=host, port=port, open_browser=open_browser,
                          password=use_password)
-    click.echo(f"Evidence index: http://{host}:{port}/   (Ctrl-C to stop)")
+    url = server_url(host, port)
+    click.echo(f"Evidence index: {url}   (Ctrl-C to stop)")
     if use_password:
-        click.echo(f"Log in at http://{host}:{port}/-/login as '{ACCOUNT}'.")
+        click.echo(f"Log in at {url}-/login as '{ACCOUNT}'.")
     os.execvpe(args[0], args, env)
 
 
@@ -416,10 +426,13 @@ def report(db_path, out_dir, numbers, name, date_from, date_to, languages, chann
 @click.option("--dismiss", "status", flag_value="dismissed",
               help="Not a violation (a misheard word, the borrower speaking...): leave it out of reports.")
 @click.option("--reset", "status", flag_value="unreviewed", help="Take a verdict back.")
-@click.option("--note", default=None, help="Why (kept with the verdict).")
+@click.option("--own-words", is_flag=True,
+              help="Dismiss because these are the borrower's own words (repeating or quoting the "
+                   "collector); implies --dismiss.")
+@click.option("--note", default=None, help="Why (kept with the verdict, at most 2000 characters).")
 @click.option("--list", "list_status", type=click.Choice(["unreviewed", "confirmed", "dismissed", "all"]),
               default=None, help="List findings with this review status instead.")
-def review(finding_ids, db_path, status, note, list_status):
+def review(finding_ids, db_path, status, own_words, note, list_status):
     """Mark findings confirmed or dismissed (ids as shown in the browser's findings table).
 
     Verdicts survive re-transcription and re-detection: they are kept apart from
@@ -430,6 +443,11 @@ def review(finding_ids, db_path, status, note, list_status):
 
     if not db_path.exists():
         raise click.ClickException(f"database not found: {db_path}")
+    if own_words:
+        if status not in (None, "dismissed"):
+            raise click.UsageError("--own-words is a reason to dismiss; it cannot go with "
+                                   f"--{'confirm' if status == 'confirmed' else 'reset'}")
+        status = "dismissed"
     if list_status is None and (not finding_ids or status is None):
         raise click.UsageError("give finding ids and one of --confirm, --dismiss, --reset "
                                "(or --list STATUS)")
@@ -453,12 +471,24 @@ def review(finding_ids, db_path, status, note, list_status):
                 return
             # No run lock: one short transaction, safe beside a running `watch`, and
             # a recording committed later gets the verdict applied in its own write.
-            n = store.set_review(list(finding_ids), status, note)
+            n = store.set_review(list(finding_ids), status, note, reviewed_by=_who(),
+                                 reason="own_words" if own_words else None)
         finally:
             store.close()
     except (ValueError, StoreError) as e:
         raise click.ClickException(str(e)) from e
     click.echo(f"{n} finding(s) marked {status}")
+
+
+def _who() -> str:
+    """Who gives a verdict from the command line: the system user (kept with the verdict)."""
+    import getpass
+
+    try:
+        return f"{getpass.getuser()} (command line)"
+    except (OSError, KeyError):
+        return "command line"
+
 
 def _register_extras() -> None:
     """Commands defined next to the code they drive (kept out of this thin face)."""

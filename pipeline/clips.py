@@ -4,6 +4,12 @@ Browsers cannot seek inside long files that are served without HTTP range
 support, and evidence packages need small self-contained excerpts, so each
 span that is played or exported is cut once into a small mp3 and cached with
 its sha256 beside it.  Clips are derived files: originals are only ever read.
+
+The browser's cache (``clips_dir()``) is bounded: every span asked for would
+otherwise leave a file behind for ever.  Each use marks a clip as recently used
+and, after a new clip is cut, the least recently used ones are removed until
+the folder is within ``CACHE_MAX_FILES`` and ``CACHE_MAX_BYTES``.  A removed
+clip is simply cut again when it is next played.
 """
 
 from __future__ import annotations
@@ -12,15 +18,23 @@ import os
 import re
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 from .ingest import sha256_of
 from .models import cache_root
 from .normalise import ffmpeg_exe
 
-PAD_BEFORE = 1.0  # seconds of context before a span
-PAD_AFTER = 1.0
+# Seconds of recording either side of a sentence in every clip, the browser's players
+# and the report's clips alike (one value, so both play the same span): Whisper's
+# sentence times can be a few tenths of a second off, and a clip that cuts the first or
+# last word of a threat is weak evidence.  A second also lets the listener hear the tone
+# it was said in, and costs little next to the sentence itself.
+PAD_S = 1.0
 _SHA_RE = re.compile(r"^[0-9a-f]{64}$")
+CACHE_MAX_FILES = 500
+CACHE_MAX_BYTES = 200 * 1024 * 1024
+STALE_PARTIAL_S = 3600  # a half-written clip this old was left by a crash
 
 
 class ClipError(RuntimeError):
@@ -32,9 +46,10 @@ def clips_dir() -> Path:
 
 
 def padded(start: float, end: float, duration: float | None = None) -> tuple[float, float]:
-    """The span a listener should hear: a little before and after the words."""
-    a = max(0.0, float(start) - PAD_BEFORE)
-    b = float(end) + PAD_AFTER
+    """The span a listener should hear: ``PAD_S`` before and after the sentence (or words),
+    within the recording when its ``duration`` is known."""
+    a = max(0.0, float(start) - PAD_S)
+    b = float(end) + PAD_S
     if duration:
         b = min(b, float(duration))
     return round(a, 2), round(max(b, a + 0.1), 2)
@@ -88,12 +103,59 @@ def source_for(recording_id: str, original: str | None, normalised: str | None =
 def _cached(recording_id: str, name: str, start: float | None, end: float | None,
             original: str | None, normalised: str | None, out_dir: Path | None,
             prefer_original: bool = False) -> Path:
+    cache = out_dir is None
     out_dir = out_dir or clips_dir()
     out_dir.mkdir(parents=True, exist_ok=True)
     out = out_dir / f"{recording_id}_{name}.mp3"
-    if not out.exists():
-        _encode(source_for(recording_id, original, normalised, prefer_original), out, start, end)
+    if out.exists():
+        if cache:
+            try:
+                os.utime(out)  # recently used: evicted last
+            except OSError:
+                pass
+        return out
+    _encode(source_for(recording_id, original, normalised, prefer_original), out, start, end)
+    if cache:
+        prune_cache(out_dir, keep={out})
     return out
+
+
+def prune_cache(directory: Path | None = None, max_files: int | None = None,
+                max_bytes: int | None = None, keep: set[Path] | frozenset = frozenset()) -> int:
+    """Remove least recently used clips until the cache is within its caps; returns how many.
+
+    Recency is the file's modification time (set on every use), not its access
+    time, which many systems do not keep.  ``keep``: clips not to remove (the one
+    just cut).  Half-written clips older than an hour are removed too.
+    """
+    directory = directory or clips_dir()
+    max_files = CACHE_MAX_FILES if max_files is None else max_files
+    max_bytes = CACHE_MAX_BYTES if max_bytes is None else max_bytes
+    now = time.time()
+    clips: list[tuple[float, int, Path]] = []
+    removed = 0
+    for p in directory.glob("*.mp3"):
+        try:
+            st = p.stat()
+        except OSError:
+            continue  # removed meanwhile by another request
+        if ".partial" in p.name:
+            if now - st.st_mtime > STALE_PARTIAL_S:
+                p.unlink(missing_ok=True)
+                Path(str(p) + ".sha256").unlink(missing_ok=True)
+            continue
+        clips.append((st.st_mtime, st.st_size, p))
+    clips.sort()
+    count, total = len(clips), sum(size for _, size, _ in clips)
+    for _, size, p in clips:
+        if count <= max_files and total <= max_bytes:
+            break
+        if p in keep:
+            continue
+        p.unlink(missing_ok=True)
+        (p.parent / (p.name + ".sha256")).unlink(missing_ok=True)
+        count, total, removed = count - 1, total - size, removed + 1
+    return removed
 
 
 def cut(recording_id: str, start: float, end: float, original: str | None = None,

@@ -24,6 +24,10 @@ Schema history (``PRAGMA user_version``):
    re-detection, so verdicts live in their own table, keyed by what a finding
    is (recording, rule, time) rather than by its row id, and are applied again
    to the rebuilt findings in the same transaction.
+4. ``finding_reviews.reviewed_by`` (who gave the verdict: an account, or the
+   command line's user) and ``finding_reviews.reason`` (``own_words``: the
+   borrower repeating a threat), so a verdict given in the browser says who
+   and why.  Older tables gain the two columns in place (``alter table``).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import os
 import sqlite3
 import sys
 import time
+import unicodedata
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -43,8 +48,13 @@ import sqlite_utils
 
 from .textnorm import search_index_text
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 REVIEW_STATUSES = ("unreviewed", "confirmed", "dismissed")
+# Why a finding was dismissed, when a reason has a name: ``own_words`` is the
+# borrower repeating (or quoting) the collector, the most common false finding.
+REVIEW_REASONS = {"own_words": "These are my own words / 这是我说的"}
+# A note is a sentence or a paragraph; anything longer is a mistake or an attack.
+REVIEW_NOTE_MAX = 2000
 # A verdict still applies to a rebuilt finding of the same recording and rule
 # (or, after a rule was renamed, the same category) whose start moved by at
 # most this much (a re-transcription with another model shifts times a little).
@@ -209,7 +219,12 @@ class Store:
         db["finding_reviews"].create({
             "id": int, "recording_id": str, "rule_id": str, "category": str, "start": float,
             "end": float, "quote": str, "status": str, "note": str, "reviewed_at": str,
+            "reviewed_by": str, "reason": str,
         }, pk="id", if_not_exists=True, foreign_keys=[("recording_id", "recordings", "id")])
+        review_cols = db["finding_reviews"].columns_dict
+        for col in ("reviewed_by", "reason"):  # schema 4
+            if col not in review_cols:
+                db.conn.execute(f"alter table finding_reviews add column {col} text")
         for table, cols, unique in (
             ("finding_reviews", ["recording_id"], False),
             ("recordings", ["status"], False), ("recordings", ["phone_number"], False),
@@ -411,70 +426,82 @@ class Store:
                               [len(findings), sha])
 
     # ------------------------------------------------------------------ reviews
-    def set_review(self, finding_ids: list[int], status: str, note: str | None = None) -> int:
+    def set_review(self, finding_ids: list[int], status: str, note: str | None = None, *,
+                   reviewed_by: str | None = None, reason: str | None = None,
+                   expect: str | None = None) -> int:
         """Record a person's verdict on findings; returns how many findings it now covers.
 
         ``unreviewed`` takes the verdict back.  The verdict is stored apart from
         the finding row (which a re-run rebuilds), keyed by recording, rule and
-        time, so it survives re-transcription and re-detection.
+        time, so it survives re-transcription and re-detection.  The command line
+        and the browser both come here, so they agree.
+
+        ``expect``: the status the caller last saw; if a finding's status is no
+        longer that (someone else reviewed it, or a form is sent twice), nothing
+        is written and ``ReviewConflict`` says so.  The check and the write are
+        one transaction.
         """
         if status not in REVIEW_STATUSES:
             raise ValueError(f"review status must be one of {', '.join(REVIEW_STATUSES)}")
-        rows = self.conn.execute(
-            f"select id, recording_id, rule_id, category, start, end, quote from findings"
-            f" where id in ({', '.join('?' * len(finding_ids))})", list(finding_ids)).fetchall()
-        missing = sorted(set(finding_ids) - {r[0] for r in rows})
-        if missing:
-            raise ValueError(f"no finding with id {', '.join(map(str, missing))}")
+        note = clean_note(note)
+        if reason is not None:
+            if reason not in REVIEW_REASONS:
+                raise ValueError(f"unknown reason {reason!r}; known: {', '.join(REVIEW_REASONS)}")
+            if status != "dismissed":
+                raise ValueError(f"reason {reason!r} only goes with a dismissal")
+            note = REVIEW_REASONS[reason] + (f" — {note}" if note else "")
+        if not finding_ids:
+            raise ValueError("no finding ids given")
         with self.write() as c:
-            for _fid, sha, rule_id, category, start, end, quote in rows:
+            rows = c.execute(
+                f"select id, recording_id, rule_id, category, start, end, quote,"
+                f" coalesce(review_status, 'unreviewed') from findings"
+                f" where id in ({', '.join('?' * len(finding_ids))})", list(finding_ids)).fetchall()
+            missing = sorted(set(finding_ids) - {r[0] for r in rows})
+            if missing:
+                raise ValueError(f"no finding with id {', '.join(map(str, missing))}")
+            changed = [r for r in rows if expect is not None and r[7] != expect]
+            if changed:
+                raise ReviewConflict(
+                    f"finding {changed[0][0]} is now {changed[0][7]}, not {expect}: it was reviewed"
+                    " since this page was shown (or the form was sent twice). Nothing was changed;"
+                    " reload the page to see the current verdict.")
+            stamp = now()
+            for _fid, sha, rule_id, category, start, end, quote, _st in rows:
                 # a new verdict on the same finding replaces the old one
                 c.execute("delete from finding_reviews where recording_id = ? and rule_id = ? and"
                           " abs(coalesce(start, -1) - coalesce(?, -1)) < 0.01", [sha, rule_id, start])
                 if status != "unreviewed":
                     c.execute(
                         "insert into finding_reviews (recording_id, rule_id, category, start, end,"
-                        " quote, status, note, reviewed_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [sha, rule_id, category, start, end, quote, status, note, now()])
+                        " quote, status, note, reviewed_at, reviewed_by, reason)"
+                        " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [sha, rule_id, category, start, end, quote, status, note, stamp,
+                         reviewed_by, reason])
             for sha in {r[1] for r in rows}:
                 self._apply_reviews(sha)
         return len(rows)
 
     def _apply_reviews(self, sha: str) -> None:
-        """Give a recording's rebuilt findings their verdicts (inside the caller's transaction).
+        """Give a recording's rebuilt findings their verdicts (inside the caller's transaction)."""
+        findings, verdicts = self.review_matches(sha)
+        self.conn.executemany("update findings set review_status = ? where id = ?",
+                              [(verdicts[fid]["status"] if fid in verdicts else "unreviewed", fid)
+                               for fid, *_ in findings])
 
-        Each verdict goes to at most one finding and each finding takes at most one
-        verdict: pairs of the same rule (else the same category) are matched closest
-        start first, up to ``REVIEW_TIME_TOLERANCE_S`` apart.  A verdict whose finding
-        is gone stays stored and matches again if the finding comes back.
-        """
-        c = self.conn
-        findings, matched = self.review_matches(sha)
-        c.executemany("update findings set review_status = ? where id = ?",
-                      [(matched[fid][1] if fid in matched else "unreviewed", fid)
-                       for fid, *_ in findings])
-
-    def review_matches(self, sha: str) -> tuple[list[tuple], dict[int, tuple[int, str]]]:
+    def review_matches(self, sha: str) -> tuple[list[tuple], dict[int, dict]]:
         """A recording's findings (id, rule, category, start) and, per finding id, the
-        verdict that applies to it: (finding_reviews id, status).  See ``_apply_reviews``."""
+        stored verdict that applies to it (its ``finding_reviews`` row: status, note,
+        reviewed_at, reviewed_by, reason).  The store applies the status with it; the
+        report prints the note and reviewer from it.  Pairing: ``verdict_rows``."""
         c = self.conn
-        reviews = c.execute("select id, rule_id, category, start, status from finding_reviews"
-                            " where recording_id = ? order by reviewed_at desc", [sha]).fetchall()
+        cur = c.execute("select * from finding_reviews where recording_id = ?"
+                        " order by reviewed_at desc", [sha])
+        cols = [d[0] for d in cur.description]
+        reviews = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
         findings = c.execute("select id, rule_id, category, start from findings where recording_id = ?",
                              [sha]).fetchall()
-        pairs = []
-        for order, (rid, r_rule, r_cat, r_start, status) in enumerate(reviews):
-            for fid, rule_id, category, start in findings:
-                gap = abs((r_start if r_start is not None else -1) - (start if start is not None else -1))
-                if gap <= REVIEW_TIME_TOLERANCE_S and (r_rule == rule_id or r_cat == category):
-                    pairs.append(((r_rule != rule_id, round(gap, 3), order), rid, fid, status))
-        verdict: dict[int, tuple[int, str]] = {}
-        used: set[int] = set()
-        for _rank, rid, fid, status in sorted(pairs):
-            if rid not in used and fid not in verdict:
-                used.add(rid)
-                verdict[fid] = (rid, status)
-        return findings, verdict
+        return findings, verdict_rows(reviews, findings)
 
     def load_segments(self, sha: str) -> list[SegmentRow]:
         rows = self.conn.execute(
@@ -487,6 +514,65 @@ class Store:
             words.setdefault(seg_id, []).append((s, e, t, p))
         return [SegmentRow(idx=r[1], start=r[2], end=r[3], text=r[4], channel=r[5], speaker=r[6],
                            words=words.get(r[0], [])) for r in rows]
+
+
+class ReviewConflict(ValueError):
+    """A verdict was refused because the finding changed since the caller looked."""
+
+
+def clean_note(note: str | None) -> str | None:
+    """A review note as stored: control characters out, surrounding space trimmed, bounded.
+
+    Notes are shown in the browser (escaped) and printed in reports, so a note
+    of a megabyte, or one full of terminal control codes, is refused or cleaned
+    here for every caller alike.
+    """
+    if note is None:
+        return None
+    note = "".join(ch for ch in note if ch in "\n\t" or unicodedata.category(ch) != "Cc").strip()
+    if len(note) > REVIEW_NOTE_MAX:
+        raise ValueError(f"the note is {len(note)} characters long; at most {REVIEW_NOTE_MAX} are kept")
+    return note or None
+
+
+def pair_reviews(reviews: list[tuple], findings: list[tuple]) -> dict[int, int]:
+    """Which stored verdict belongs to which finding of one recording: {finding id: review id}.
+
+    ``reviews``: (id, rule_id, category, start, ...) newest first; ``findings``:
+    (id, rule_id, category, start).  Each verdict goes to at most one finding and
+    each finding takes at most one verdict: pairs of the same rule (else the same
+    category) are matched closest start first, up to ``REVIEW_TIME_TOLERANCE_S``
+    apart.  A verdict whose finding is gone stays stored and matches again if the
+    finding comes back.  Pure (``verdict_rows`` takes it to the rows), so the
+    browser shows a finding's note and reviewer with the pairing the store applies.
+    """
+    pairs = []
+    for order, (rid, r_rule, r_cat, r_start, *_rest) in enumerate(reviews):
+        for fid, rule_id, category, start in findings:
+            gap = abs((r_start if r_start is not None else -1) - (start if start is not None else -1))
+            if gap <= REVIEW_TIME_TOLERANCE_S and (r_rule == rule_id or r_cat == category):
+                pairs.append(((r_rule != rule_id, round(gap, 3), order), rid, fid))
+    matched: dict[int, int] = {}
+    used: set[int] = set()
+    for _rank, rid, fid in sorted(pairs):
+        if rid not in used and fid not in matched:
+            used.add(rid)
+            matched[fid] = rid
+    return matched
+
+
+def verdict_rows(reviews: list[dict], findings: list[tuple]) -> dict[int, dict]:
+    """{finding id: the verdict row that applies to it} for one recording.
+
+    ``reviews``: its ``finding_reviews`` rows as dicts, newest first; ``findings``:
+    (id, rule_id, category, start).  The store (``Store.review_matches``) and the
+    browser's finding page (which reads through Datasette, not a ``Store``) both
+    come here, so what they show is what the store applied.
+    """
+    by_id = {r["id"]: r for r in reviews}
+    paired = pair_reviews([(r["id"], r["rule_id"], r["category"], r["start"]) for r in reviews],
+                          findings)
+    return {fid: by_id[rid] for fid, rid in paired.items()}
 
 
 def _test_pause_before_commit(sha: str) -> None:

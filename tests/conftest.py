@@ -73,3 +73,58 @@ def e2e(tmp_path_factory, fw_engine) -> Run:
     first = pipe.run(folder, db, progress=False)
     second = pipe.run(folder, db, progress=False)
     return Run(folder, db, cache, hashes, first, second)
+
+
+def make_small_db(folder: Path) -> Path:
+    """A small evidence database written through the real Store, for the browser tests.
+
+    Two calls, one of them with no date and no number (a recorder that names
+    files "rec1.wav"), each a real audio file (a tone) so clips can be cut;
+    sentences with per-character word times, scanned by the real detector (as
+    a transcription run would); two text messages in Chinese, scanned with the
+    real rules.  Written text, not evidence: it only checks how pages show,
+    search and review what the store holds.
+    """
+    import numpy as np
+
+    from pipeline import callstore
+    from pipeline.detect import Detector
+    from pipeline.flow import detect_rows, identity_check
+    from pipeline.normalise import save_wav
+    from pipeline.store import SegmentRow, Store
+    from pipeline.textscan import read_messages, scan
+
+    def sentence(idx: int, start: float, end: float, text: str) -> SegmentRow:
+        step = (end - start) / len(text)
+        words = [(start + i * step, start + (i + 1) * step, ch, 0.9) for i, ch in enumerate(text)]
+        return SegmentRow(idx, start, end, text, words=words)
+
+    folder.mkdir(parents=True, exist_ok=True)
+    db = folder / "small.db"
+    store = Store(db)
+    callstore.ensure_tables(store)
+    detector = Detector()
+    calls = [("a" * 64, "13812345678_20261102223015.wav", "13812345678", "2026-11-02T22:30:15",
+              [sentence(0, 0.5, 3.0, "你好，我是催收的。"),
+               sentence(1, 4.0, 8.0, "你这个老赖，再不还钱我们就上门找你家人。"),
+               sentence(2, 8.5, 11.0, "我们会通知你的单位。")]),
+             ("b" * 64, "rec1.wav", None, None,
+              [sentence(0, 1.0, 4.0, "你再不还钱，小心你的家人出事。")])]
+    for n, (rid, name, number, when, segments) in enumerate(calls):
+        wav = folder / name
+        t = np.arange(int(16000 * 12.0)) / 16000
+        save_wav(wav, 0.3 * np.sin(2 * np.pi * (300 + 100 * n) * t))
+        findings = identity_check(detect_rows(detector, segments, "zh"), segments)
+        store.save_recording({"id": rid, "path": str(wav), "file_name": name, "size": wav.stat().st_size,
+                              "mtime": "2026-11-29T00:00:00", "phone_number": number, "call_time": when,
+                              "duration": 12.0, "language": "zh"}, segments, findings, None)
+    messages = read_messages("date,number,text\n2026-11-05 08:00,13912345678,你这个老赖赶紧还钱\n"
+                             "2026-11-06 09:00,,明天上门找你\n")
+    callstore.save_messages(store, "sms.csv", messages, scan(messages, detector))
+    store.close()
+    return db
+
+
+@pytest.fixture()
+def small_db(tmp_path) -> Path:
+    return make_small_db(tmp_path / "small")

@@ -1,25 +1,34 @@
 """A real browser (headless Chromium) on a real Datasette serving the e2e database.
 
-Opens the findings list, clicks through to a finding, checks its player plays
-the right span, runs a Chinese search, and saves screenshots (to
-``$CE_SCREENSHOTS`` when set, e.g. ``docs/screenshots`` via ``make screenshots``).
+Opens the findings lists at 1366 × 900 (five findings on the first screen, no
+sideways scrolling), clicks through to a finding, checks its player plays the
+whole sentence, reviews findings with the buttons (also while ``watch`` holds
+the database), logs in under ``--password``, runs Chinese searches (transcripts
+and text messages), and saves screenshots (to ``$CE_SCREENSHOTS`` when set,
+e.g. ``docs/screenshots`` via ``make screenshots``).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
+import signal
 import socket
 import sqlite3
 import subprocess
+import sys
 import time
+import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from pipeline.browse import serve_command
+from pipeline.browse import password_env, serve_command
+from pipeline.store import PAUSE_BEFORE_COMMIT_ENV
 
 pytestmark = pytest.mark.slow
 
@@ -31,6 +40,8 @@ if CHROMIUM is None:
     pytest.skip("no Chromium found (apt-get install chromium, or make system-deps)",
                 allow_module_level=True)
 
+VIEWPORT = {"width": 1366, "height": 900}
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -38,25 +49,46 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def server(e2e, tmp_path_factory):
+@contextmanager
+def serving(db: Path, cache: Path, password: str | None = None):
+    """``call-evidence browse``'s own Datasette command on ``db``; yields its address."""
     port = _free_port()
-    env = {**os.environ, "CALL_EVIDENCE_CACHE": str(tmp_path_factory.mktemp("browse-cache"))}
-    proc = subprocess.Popen(serve_command(e2e.db, port=port), env=env,
+    env = {**os.environ, "CALL_EVIDENCE_CACHE": str(cache)}
+    if password:
+        env.update(password_env(password))
+    proc = subprocess.Popen(serve_command(db, port=port, password=bool(password)), env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"
-    for _ in range(100):
+    for _ in range(150):
         try:
             urllib.request.urlopen(url + "/-/versions.json", timeout=1)
+            break
+        except urllib.error.HTTPError:  # 403 under --password: it is up
             break
         except OSError:
             time.sleep(0.2)
     else:
         proc.kill()
         raise RuntimeError(proc.stdout.read().decode())
-    yield url
-    proc.terminate()
-    proc.wait(10)
+    try:
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def copy_db(src: Path, dst: Path) -> Path:
+    """A consistent copy (SQLite's backup), so tests that write never touch the shared e2e run."""
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(src) as a, sqlite3.connect(dst) as b:
+        a.backup(b)
+    return dst
+
+
+@pytest.fixture(scope="module")
+def server(e2e, tmp_path_factory):
+    with serving(e2e.db, tmp_path_factory.mktemp("browse-cache")) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")
@@ -68,57 +100,293 @@ def shots(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def page(server):
+def browser():
     with playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=[
+        b = p.chromium.launch(executable_path=CHROMIUM, args=[
             "--no-sandbox", "--disable-gpu", "--disable-background-networking",
             "--disable-component-update", "--disable-sync", "--no-first-run"])
-        pg = browser.new_page(viewport={"width": 1280, "height": 900})
-        pg.requests_seen = []
-        pg.on("request", lambda r: pg.requests_seen.append(r.url))
-        yield pg
-        browser.close()
+        yield b
+        b.close()
 
 
-def test_finding_list_click_through_and_play_the_span(page, server, e2e, shots):
+@pytest.fixture(scope="module")
+def page(browser):
+    pg = browser.new_page(viewport=VIEWPORT)
+    pg.requests_seen = []
+    pg.on("request", lambda r: pg.requests_seen.append(r.url))
+    yield pg
+    pg.close()
+
+
+def test_findings_lists_fit_the_first_screen(page, server, e2e, shots):
+    """At 1366 × 900: at least five findings visible at once and no sideways scrolling."""
+    db = e2e.db.stem
+    for path in (f"/{db}/findings", f"/{db}/findings_newest", f"/{db}/to_review"):
+        page.goto(server + path)
+        rows = page.locator("table.ce-findings tbody tr")
+        assert rows.count() >= 5, path
+        visible = page.evaluate("""() => [...document.querySelectorAll('table.ce-findings tbody tr')]
+            .filter(r => r.getBoundingClientRect().bottom <= window.innerHeight).length""")
+        assert visible >= 5, (path, visible)
+        widths = page.evaluate("""() => [document.documentElement.scrollWidth,
+            document.querySelector('.table-wrapper').scrollWidth,
+            document.querySelector('.table-wrapper').clientWidth, window.innerWidth]""")
+        # neither the page nor the table's own scroll box scrolls sideways (it was 2,150 px wide)
+        assert widths[0] <= widths[3] and widths[1] <= widths[2], (path, widths)
+        text = page.locator("table.ce-findings").inner_text()
+        assert '"instrument"' not in text and "[{" not in text  # no raw JSON
+        if path.endswith("findings_newest"):
+            page.screenshot(path=str(shots / "findings.png"))
+
+
+def test_finding_list_click_through_and_play_the_whole_sentence(page, server, e2e, shots):
     db = e2e.db.stem
     page.goto(f"{server}/{db}/findings_newest")
-    page.screenshot(path=str(shots / "findings.png"), full_page=True)
     link = page.locator("td.col-finding_id a").first
-    finding_id = int(link.inner_text())
+    finding_id = int(re.search(r"/findings/(\d+)$", link.get_attribute("href")).group(1))
     link.click()
     page.wait_for_url(re.compile(rf"/{db}/findings/{finding_id}$"))
-    page.screenshot(path=str(shots / "finding.png"), full_page=True)
+    assert page.locator(".ce-status").first.inner_text() == "To review / 待核查"
+    for label in ("Confirm / 确认", "Dismiss / 排除", "These are my own words / 这是我说的"):
+        assert page.get_by_role("button", name=label).count() == 1
     audio = page.locator("audio").first
     src = audio.get_attribute("src")
-    start, end, rid, total = sqlite3.connect(e2e.db).execute(
-        'select f.start, f."end", f.recording_id, r.duration from findings f'
-        ' join recordings r on r.id = f.recording_id where f.id = ?', [finding_id]).fetchone()
+    start, end, rid, total, s_start, s_end = sqlite3.connect(e2e.db).execute(
+        'select f.start, f."end", f.recording_id, r.duration, s.start, s."end" from findings f'
+        " join recordings r on r.id = f.recording_id join segments s on s.id = f.segment_id"
+        " where f.id = ?", [finding_id]).fetchone()
     m = re.search(rf"/clip/{rid}/(?P<a>[\d.]+)-(?P<b>[\d.]+)\.mp3$", src)
     assert m, src
     a, b = float(m["a"]), float(m["b"])
-    assert a <= start and b >= end and start - a <= 1.01 and b - end <= 1.01
+    assert a <= min(start, s_start) and b >= max(end, s_end)  # the whole sentence and the words
     duration = page.evaluate("""async (el) => {
         el.preload = 'auto'; el.load();
         await new Promise((ok, bad) => { el.onloadedmetadata = ok; el.onerror = bad; });
         return el.duration; }""", audio.element_handle())
+    assert duration >= min(s_end, total) - s_start - 0.05  # decoded: at least the sentence
     assert abs(duration - (min(b, total) - a)) < 0.3, (duration, a, b, total)
 
 
 def test_chinese_search_highlights_the_hit(page, server, e2e, shots):
     db = e2e.db.stem
     page.goto(f"{server}/{db}/search")
-    page.fill("textarea[name=q], input[name=q]", "老赖")
-    page.locator("form input[type=submit]").first.click()
+    assert page.get_by_label("Words to find / 要找的词").count() == 1
+    page.fill("input[name=q]", "老赖")
+    page.locator("form.ce-params input[type=submit]").click()
     page.wait_for_load_state()
     marks = page.locator("td.col-snippet mark")
     assert marks.count() >= 1 and marks.first.inner_text() == "老赖"
-    page.screenshot(path=str(shots / "search.png"), full_page=True)
+    body = page.locator("body").inner_text()
+    for jargon in ("Custom SQL query", "Run SQL", "Edit SQL", "Log in"):
+        assert jargon not in body, jargon
     page.goto(f"{server}/-/call-evidence/overview/{db}")
     assert page.locator("svg[aria-label='calls per day']").count() == 1
+    assert "Third-party contact and disclosure / 联系第三方 / 爆通讯录" in page.locator("body").inner_text()
     page.screenshot(path=str(shots / "overview.png"), full_page=True)
 
 
 def test_pages_make_no_outbound_requests(page, server):
     outside = [u for u in page.requests_seen if not u.startswith(server) and not u.startswith("data:")]
     assert page.requests_seen and outside == []
+
+
+# ------------------------------------------------------------- reviewing (issue 15)
+@pytest.fixture()
+def review_db(e2e, tmp_path) -> Path:
+    """A copy of the e2e database with two text messages added (scanned by the real rules)."""
+    from pipeline import callstore
+    from pipeline.detect import Detector
+    from pipeline.store import Store
+    from pipeline.textscan import read_messages, scan
+
+    db = copy_db(e2e.db, tmp_path / "evidence.db")
+    store = Store(db)
+    messages = read_messages("date,number,text\n2026-11-05 08:00,13912345678,你这个老赖，赶紧还钱\n"
+                             "2026-11-06 09:00,13912345678,明天上门找你家人\n")
+    callstore.save_messages(store, "sms.csv", messages, scan(messages, Detector()))
+    store.close()
+    return db
+
+
+def _verdicts(db: Path) -> list[tuple]:
+    with sqlite3.connect(db) as c:
+        return c.execute("select recording_id, rule_id, status, note, reviewed_by from finding_reviews"
+                         " order by id").fetchall()
+
+
+def test_review_in_the_browser_reaches_the_report_and_survives_reruns(
+        browser, review_db, e2e, fw_engine, tmp_path, shots):
+    """Open a finding, Dismiss with a note, see the status change; the verdict is in
+    finding_reviews, the next report leaves the finding out, and re-running transcribe and
+    detect keeps it."""
+    from pipeline.flow import Options, Pipeline, redetect
+    from pipeline.report import ReportOptions, Scope, build_report
+
+    db = review_db.stem
+    pg = browser.new_page(viewport=VIEWPORT)
+    with serving(review_db, tmp_path / "cache") as url:
+        pg.goto(f"{url}/{db}/to_review")
+        assert "Log in" not in pg.locator("body").inner_text()  # no accounts, no login menu
+        pg.screenshot(path=str(shots / "to-review.png"))
+        first = pg.locator("table.ce-findings tbody tr").first
+        target = int(first.locator("td.col-finding_id a").inner_text().lstrip("#"))
+        # confirm another finding straight from the list, with a note
+        second = pg.locator("table.ce-findings tbody tr").nth(1)
+        other = int(second.locator("td.col-finding_id a").inner_text().lstrip("#"))
+        second.locator("input.ce-note-input").fill("Checked by listening")
+        second.get_by_role("button", name="Confirm / 确认").click()
+        pg.wait_for_load_state()
+        assert pg.locator(f"#finding-{other}").count() == 0  # reviewed: off the to-review list
+        # open the first one and dismiss it with a note
+        pg.locator(f"td.col-finding_id a[href$='/findings/{target}']").click()
+        pg.wait_for_url(re.compile(rf"/findings/{target}$"))
+        pg.screenshot(path=str(shots / "finding.png"), full_page=True)
+        note = "Misheard: it was me repeating what they said"
+        pg.fill("textarea[name=note]", note)
+        pg.get_by_role("button", name="Dismiss / 排除").click()
+        pg.wait_for_url(re.compile(rf"/findings/{target}#finding-{target}$"))
+        assert pg.locator("h1 .ce-status").inner_text() == "Dismissed / 已排除"
+        assert note in pg.locator(".ce-verdict").inner_text()
+        assert "this computer (browser, no login)" in pg.locator(".ce-verdict").inner_text()
+    pg.close()
+    with sqlite3.connect(review_db) as c:
+        rule = c.execute("select recording_id, rule_id from findings where id = ?", [target]).fetchone()
+        statuses = dict(c.execute("select id, review_status from findings where id in (?, ?)",
+                                  [target, other]))
+    assert statuses == {target: "dismissed", other: "confirmed"}
+    verdicts = _verdicts(review_db)
+    assert (*rule, "dismissed", note, "this computer (browser, no login)") in verdicts
+    assert len(verdicts) == 2 and ("confirmed", "Checked by listening") in [v[2:4] for v in verdicts]
+
+    # the next report: the dismissed finding is left out, the confirmed one says so
+    result = build_report(review_db, tmp_path / "reports", Scope(),
+                          ReportOptions(languages=("en",), pdf=False, include_originals=False,
+                                        make_zip=False))
+    html = result.html[0].read_text(encoding="utf-8")
+    assert f'data-finding-id="{target}"' not in html
+    row = re.search(rf'<tr class="finding-row" data-finding-id="{other}"[^>]*>.*?</tr>', html, re.S)
+    # the report shows the browser's verdict with its note and who gave it (Store.review_matches)
+    assert row and "confirmed" in row.group(0) and "Checked by listening" in row.group(0)
+    assert "by this computer (browser, no login)" in row.group(0)
+    manifest = json.loads((result.folder / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["report_settings"]["dismissed_left_out"] == 1
+
+    # re-detection and re-transcription rebuild the findings (new ids): the verdicts stay
+    def kept() -> set:
+        with sqlite3.connect(review_db) as c:
+            return set(c.execute("select recording_id, rule_id, review_status from findings"
+                                 " where review_status != 'unreviewed'"))
+
+    before = kept()
+    assert len(before) == 2
+    redetect(review_db)
+    assert kept() == before
+    with sqlite3.connect(review_db) as c:  # as if that recording's last run was interrupted
+        c.execute("update recordings set status = 'pending' where id = ?", [rule[0]])
+    summary = Pipeline(Options(cache_dir=tmp_path / "rerun-cache"), engine=fw_engine).run(
+        e2e.folder, review_db, progress=False)
+    assert summary.processed >= 1
+    assert kept() == before
+    assert len(_verdicts(review_db)) == 2
+
+
+def test_chinese_search_finds_text_messages_in_the_browser(browser, review_db, tmp_path, shots):
+    db = review_db.stem
+    pg = browser.new_page(viewport=VIEWPORT)
+    with serving(review_db, tmp_path / "cache") as url:
+        pg.goto(f"{url}/{db}/messages")
+        pg.fill("#_search", "老赖")
+        pg.locator("form.filters input[type=submit]").click()
+        pg.wait_for_load_state()
+        assert pg.locator("#_search").input_value() == "老赖"
+        texts = pg.locator("td.col-text").all_inner_texts()
+        assert texts == ["你这个老赖，赶紧还钱"]
+        assert '""' not in pg.locator("h3").first.inner_text()
+        pg.goto(f"{url}/{db}/search?q=老赖")
+        kinds = pg.locator("td.col-kind").all_inner_texts()
+        assert "message / 短信" in kinds and "call / 通话" in kinds
+        assert pg.locator("td.col-snippet mark").all_inner_texts() == ["老赖"] * len(kinds)
+        pg.screenshot(path=str(shots / "search.png"), full_page=True)
+    pg.close()
+
+
+def test_reviews_succeed_while_watch_is_processing(browser, review_db, tmp_path):
+    """A running ``watch`` holds the write lock while it commits a recording (here for 4 s,
+    the test-only pause inside its transaction); a verdict given meanwhile waits and is saved,
+    and the watcher commits its recording too."""
+    import numpy as np
+
+    from pipeline.normalise import save_wav
+
+    drop = tmp_path / "drop"
+    drop.mkdir()
+    t = np.arange(16000 * 3) / 16000
+    save_wav(drop / "13700000000_20261107101500.wav", 0.2 * np.sin(2 * np.pi * 440 * t))
+    env = {**os.environ, PAUSE_BEFORE_COMMIT_ENV: "4"}
+    watcher = subprocess.Popen([sys.executable, "-m", "pipeline.cli", "watch", str(drop), "--db",
+                                str(review_db), "--interval", "0.3", "--stable-polls", "2"],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    db = review_db.stem
+    pg = browser.new_page(viewport=VIEWPORT)
+    try:
+        with serving(review_db, tmp_path / "cache") as url:
+            fid = int(sqlite3.connect(review_db).execute(
+                "select min(id) from findings where review_status = 'unreviewed'").fetchone()[0])
+            pg.goto(f"{url}/{db}/findings/{fid}")
+            deadline = time.monotonic() + 240
+            for line in watcher.stderr:  # wait until the watcher is inside its transaction
+                if "TEST: pausing before commit" in line:
+                    break
+                assert time.monotonic() < deadline and watcher.poll() is None, line
+            t0 = time.monotonic()
+            pg.fill("textarea[name=note]", "reviewed while watch was running")
+            pg.get_by_role("button", name="Confirm / 确认").click()
+            pg.wait_for_url(re.compile(rf"/findings/{fid}#finding-{fid}$"), timeout=60_000)
+            waited = time.monotonic() - t0
+            assert pg.locator("h1 .ce-status").inner_text() == "Confirmed / 已确认"
+        for _ in range(100):  # the watcher's recording is committed after the pause
+            with sqlite3.connect(review_db) as c:
+                if c.execute("select status from recordings where file_name = ?",
+                             ["13700000000_20261107101500.wav"]).fetchone() == ("done",):
+                    break
+            time.sleep(0.2)
+        else:
+            raise AssertionError("the watcher never committed its recording")
+    finally:
+        pg.close()
+        watcher.send_signal(signal.SIGINT)
+        try:
+            watcher.wait(60)
+        except subprocess.TimeoutExpired:
+            watcher.kill()
+    assert watcher.returncode == 0
+    assert waited > 1.0  # the verdict really waited for the watcher's lock
+    assert ("confirmed", "reviewed while watch was running") in [v[2:4] for v in _verdicts(review_db)]
+
+
+def test_password_protects_every_page_and_the_login_opens_them(browser, e2e, tmp_path):
+    rid = sqlite3.connect(e2e.db).execute("select id from recordings where status = 'done' limit 1"
+                                          ).fetchone()[0]
+    db = e2e.db.stem
+    paths = [f"/-/call-evidence/overview/{db}", f"/-/call-evidence/audio/{rid}.mp3",
+             f"/-/call-evidence/clip/{rid}/0.00-2.00.mp3", f"/{db}/findings"]
+    with serving(e2e.db, tmp_path / "cache", password="a long passphrase") as url:
+        for path in paths:
+            with pytest.raises(urllib.error.HTTPError) as e:
+                urllib.request.urlopen(url + path, timeout=30)
+            assert e.value.code == 403, path
+        pg = browser.new_page(viewport=VIEWPORT)
+        pg.goto(f"{url}/-/login")
+        pg.fill("input[name=username]", "caseworker")
+        pg.fill("input[name=password]", "wrong")
+        pg.locator("form input[type=submit]").click()
+        assert pg.request.get(url + paths[0]).status == 403
+        pg.fill("input[name=username]", "caseworker")
+        pg.fill("input[name=password]", "a long passphrase")
+        pg.locator("form input[type=submit]").click()
+        pg.wait_for_load_state()
+        for path in paths:
+            assert pg.request.get(url + path).status == 200, path
+        pg.goto(url + paths[0])
+        assert "Overview / 概览" in pg.locator("h1").inner_text()
+        pg.close()

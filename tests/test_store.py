@@ -151,3 +151,46 @@ def test_review_reset_and_bad_input(tmp_path):
         s.set_review([999], "dismissed")
     with pytest.raises(ValueError, match="review status"):
         s.set_review([fid], "deleted")
+
+
+def test_review_records_who_why_and_refuses_a_stale_verdict(tmp_path):
+    from pipeline.store import REVIEW_NOTE_MAX, ReviewConflict
+
+    s = Store(tmp_path / "e.db")
+    s.save_recording(_rec(), _segments(), _two_findings(), None)
+    fid = s.conn.execute("select id from findings where category = 'insult'").fetchone()[0]
+    s.set_review([fid], "dismissed", " I said it\x1b[31m ", reviewed_by="ana (command line)",
+                 reason="own_words", expect="unreviewed")
+    row = s.conn.execute("select status, note, reviewed_by, reason from finding_reviews").fetchone()
+    assert row == ("dismissed", "These are my own words / 这是我说的 — I said it[31m",
+                   "ana (command line)", "own_words")
+    # the page said "unreviewed", but it is dismissed now: nothing is written
+    with pytest.raises(ReviewConflict, match="now dismissed"):
+        s.set_review([fid], "confirmed", expect="unreviewed")
+    assert s.conn.execute("select status from finding_reviews").fetchall() == [("dismissed",)]
+    with pytest.raises(ValueError, match="at most"):
+        s.set_review([fid], "confirmed", "x" * (REVIEW_NOTE_MAX + 1))
+    with pytest.raises(ValueError, match="only goes with a dismissal"):
+        s.set_review([fid], "confirmed", reason="own_words")
+    with pytest.raises(ValueError, match="unknown reason"):
+        s.set_review([fid], "dismissed", reason="bored")
+    assert s.conn.execute("select status, note from finding_reviews").fetchall() == [
+        ("dismissed", "These are my own words / 这是我说的 — I said it[31m")]
+
+
+def test_schema_3_reviews_gain_who_and_why(tmp_path):
+    """A version-3 database (finding_reviews without reviewed_by and reason) is migrated on open."""
+    p = tmp_path / "v3.db"
+    c = sqlite3.connect(p)
+    c.execute("create table finding_reviews (id integer primary key, recording_id text, rule_id text,"
+              " category text, start float, end float, quote text, status text, note text,"
+              " reviewed_at text)")
+    c.execute("insert into finding_reviews (recording_id, rule_id, category, start, status, note)"
+              " values ('x', 'R', 'insult', 1.0, 'dismissed', 'kept')")
+    c.execute("pragma user_version = 3")
+    c.commit()
+    c.close()
+    s = Store(p)
+    assert s.conn.execute("pragma user_version").fetchone()[0] == 4
+    assert s.conn.execute("select note, reviewed_by, reason from finding_reviews").fetchall() == [
+        ("kept", None, None)]

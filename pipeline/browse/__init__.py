@@ -11,26 +11,39 @@ import sys
 from pathlib import Path
 
 from .. import models
-from .metadata import ACCOUNT, PASSWORD_ENV, metadata
+from .metadata import ACCOUNT, PASSWORD_ENV, db_tables, metadata
 
 # Datasette loads this package through the ``datasette`` entry point; the hook
 # implementations live in ``plugin`` and are re-exported here so that Datasette
-# also finds this package's ``templates/`` folder.
+# also finds this package's ``templates/`` and ``static/`` folders.
 from .plugin import (  # noqa: F401
     asgi_wrapper,
     extra_css_urls,
+    extra_template_vars,
     prepare_connection,
     register_routes,
     render_cell,
 )
 
 
+def metadata_for(db_path: Path, password: bool = False) -> dict:
+    """The metadata for one database file (its tables decide what the search covers)."""
+    return metadata(db_path.stem, password=password, tables=db_tables(db_path))
+
+
 def write_metadata(db_path: Path, password: bool = False) -> Path:
     """Metadata is keyed by database name (the file's stem), so it is written per file."""
     out = models.cache_root() / "browse" / f"{db_path.stem}-metadata.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(metadata(db_path.stem, password=password), ensure_ascii=False, indent=2))
+    out.write_text(json.dumps(metadata_for(db_path, password=password), ensure_ascii=False, indent=2))
     return out
+
+
+def server_url(host: str, port: int) -> str:
+    """The address to open: an IPv6 literal goes in brackets (``http://[::1]:8001/``)."""
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}/"
 
 
 def password_env(password: str) -> dict[str, str]:
@@ -43,9 +56,12 @@ def password_env(password: str) -> dict[str, str]:
 def serve_command(db_path: Path, host: str = "127.0.0.1", port: int = 8001,
                   open_browser: bool = False, password: bool = False) -> list[str]:
     """The Datasette command line.  Read-only: Datasette opens the file with
-    ``mode=ro`` for queries, we define no writable queries, and downloads of the
-    whole database file are off."""
-    args = [sys.executable, "-m", "datasette", "serve", str(db_path),
+    ``mode=ro`` for queries, we define no writable queries, downloads of the
+    whole database file are off, and the plugin refuses every write but a
+    review verdict (``auth.refuses_write``).  It runs through ``browse.serve``,
+    which leaves the login plugin out when there is no password (no "Log in"
+    menu without accounts)."""
+    args = [sys.executable, "-m", "pipeline.browse.serve", "serve", str(db_path),
             "--host", host, "--port", str(port),
             "--metadata", str(write_metadata(db_path, password=password)),
             "--setting", "sql_time_limit_ms", "5000",
@@ -55,4 +71,5 @@ def serve_command(db_path: Path, host: str = "127.0.0.1", port: int = 8001,
     return args
 
 
-__all__ = ["ACCOUNT", "metadata", "password_env", "serve_command", "write_metadata"]
+__all__ = ["ACCOUNT", "metadata", "metadata_for", "password_env", "serve_command", "server_url",
+           "write_metadata"]

@@ -31,49 +31,91 @@ def _hour(hhmm: str) -> int:
     return int(hhmm.split(":")[0])
 
 
-def queries(rules: dict) -> dict:
+# The columns of every findings list: what a row shows, then what its cells need
+# (the sentence's span, the call's number...), kept for JSON and CSV and hidden on the page.
+# ``start``/``end`` are the sentence's (one sentence has one time everywhere);
+# ``words_start``/``words_end`` are the matched words'.
+_FINDING_COLS = """f.id as finding_id, r.call_time, f.category, f.quote,
+  coalesce(s.start, f.start) as start, coalesce(f.review_status, 'unreviewed') as review_status,
+  f.severity, r.phone_number, r.file_name, f.citations, f.matched_text, f.speaker,
+  coalesce(s."end", f."end") as "end", f.start as words_start, f."end" as words_end,
+  f.confidence, f.rule_id, f.segment_id, f.recording_id"""
+_FINDING_FROM = """from findings f join recordings r on r.id = f.recording_id
+left join segments s on s.id = f.segment_id"""
+FINDING_SHOW = ["finding_id", "call_time", "category", "quote", "start", "review_status"]
+_UNDATED_LAST = "r.call_time is null"
+_NUMBER = "coalesce(trim(r.phone_number), '')"
+
+
+def queries(rules: dict, tables: set[str] | frozenset = frozenset()) -> dict:
+    """Canned queries; ``tables``: the database's tables (messages are searched when present).
+
+    ``ce_show`` (ours, ignored by Datasette) lists the columns a page shows; the
+    others stay in JSON and CSV and feed the cells (a player needs the recording).
+    """
     night = (f"(cast(strftime('%H', r.call_time) as integer) >= {_hour(rules['night_start'])} "
              f"or cast(strftime('%H', r.call_time) as integer) < {_hour(rules['night_end'])})")
     cap = int(rules.get("max_connected_per_day", 3))
     severity_rank = ("case f.severity when 'critical' then 0 when 'high' then 1 when 'medium' then 2 "
                      "when 'low' then 3 else 4 end")
+    messages = ""
+    if {"messages", "messages_fts"} <= set(tables):
+        messages = """
+union all
+select 'message', ce_highlight(m.text, :q), null, m.sent_at, m.phone_number, m.source, null, null,
+  null, null
+from messages_fts join messages m on m.id = messages_fts.rowid
+where messages_fts match ce_fts_query(:q)"""
     return {
         "findings_newest": {
             "title": "All findings, newest first / 全部疑似违规（最新在前）",
-            "description": REVIEW,
-            "sql": f"""select f.id as finding_id, f.category, f.severity, f.quote, f.start,
-  {_CALL_COLS}, f.matched_text, f."end", f.confidence, f.speaker, f.segment_id,
-  f.review_status, f.recording_id
-from findings f join recordings r on r.id = f.recording_id
-order by coalesce(r.call_time, r.mtime) desc, f.start
+            "description": REVIEW + " Calls with no date come last. / 无日期的通话排在最后。",
+            "sql": f"""select {_FINDING_COLS}
+{_FINDING_FROM}
+order by {_UNDATED_LAST}, coalesce(r.call_time, r.mtime) desc, f.recording_id, start, f.id
 limit 1000""",
+            "ce_show": FINDING_SHOW,
+        },
+        "to_review": {
+            "title": "To review / 待核查",
+            "description": "Findings nobody has confirmed or dismissed yet, the most serious first. "
+                           "Listen, then Confirm / 确认 or Dismiss / 排除 (“These are my own words / "
+                           "这是我说的” when it was you speaking). Dismissed findings are left out of "
+                           "reports; verdicts survive re-runs. / 尚未核查的疑似违规，最严重的在前。",
+            "sql": f"""select {_FINDING_COLS}
+{_FINDING_FROM}
+where coalesce(f.review_status, 'unreviewed') = 'unreviewed'
+order by {severity_rank}, coalesce(f.confidence, 1) desc, {_UNDATED_LAST}, r.call_time, start
+limit 1000""",
+            "ce_show": FINDING_SHOW,
         },
         "findings_by_category": {
             "title": "Findings by category and severity / 按类别和严重程度",
-            "description": "Leave a box empty to see all. Categories: insult, threat_harm, "
-                           "false_legal, legal_claim, third_party, visit_shaming, money_demand. "
-                           "Severity: critical, high, medium, low.",
-            "sql": f"""select f.id as finding_id, f.category, f.severity, f.quote, f.start,
-  {_CALL_COLS}, f.matched_text, f."end", f.confidence, f.speaker, f.segment_id,
-  f.recording_id
-from findings f join recordings r on r.id = f.recording_id
+            "description": "Choose a category or a severity, or leave “all” to see every finding. "
+                           "/ 选择类别或严重程度，或选“全部”。",
+            "sql": f"""select {_FINDING_COLS}
+{_FINDING_FROM}
 where (:category = '' or f.category = :category)
   and (:severity = '' or f.severity = :severity)
-order by {severity_rank}, r.call_time, f.start
+order by {severity_rank}, {_UNDATED_LAST}, r.call_time, start
 limit 2000""",
+            "ce_show": FINDING_SHOW,
         },
         "findings_for_number": {
             "title": "Findings for one phone number / 某号码的全部疑似违规",
-            "sql": """select f.id as finding_id, r.call_time, f.category, f.severity, f.quote, f.start,
-  f.matched_text, f."end", f.rule_id, r.file_name, f.segment_id, f.recording_id
-from findings f join recordings r on r.id = f.recording_id
-where r.phone_number = :phone_number
-order by r.call_time, f.start""",
+            "description": "Leave the number empty for recordings whose number is unknown. "
+                           "/ 号码留空：号码未知的录音。",
+            "sql": f"""select {_FINDING_COLS}
+{_FINDING_FROM}
+where {_NUMBER} = trim(:phone_number)
+order by {_UNDATED_LAST}, r.call_time, start""",
+            "ce_show": FINDING_SHOW,
         },
         "timeline": {
             "title": "Timeline for one phone number / 号码时间线",
             "description": f"Calls per day, calls at night ({rules['night_start']}–{rules['night_end']}) "
-                           "and findings, for one number (leave empty for all numbers).",
+                           "and findings, for one number (leave empty for all numbers). "
+                           "/ 每日来电、夜间来电和疑似违规（号码留空则为全部号码）。",
             "sql": f"""select date(r.call_time) as day, count(distinct r.id) as calls,
   count(distinct case when {night} then r.id end) as night_calls,
   count(f.id) as findings,
@@ -92,18 +134,20 @@ group by day order by day""",
 from recordings r
 where r.status = 'done' and r.call_time is not null and {night}
 order by r.call_time""",
+            "ce_show": ["call_time", "phone_number", "duration", "n_findings", "file_name"],
         },
         "days_over_caps": {
             "title": f"Days over the call cap (more than {cap} calls) / 超过每日通话上限的日期",
             "description": "Recorded (connected) calls per day, per number and for all numbers "
                            "together (collectors rotate numbers). " + REVIEW,
-            "sql": f"""select date(r.call_time) as day, coalesce(r.phone_number, '(all numbers)') as
-  phone_number, count(*) as calls
+            "sql": f"""select date(r.call_time) as day,
+  coalesce(nullif(trim(r.phone_number), ''), '(number unknown / 号码未知)') as phone_number,
+  count(*) as calls
 from recordings r
 where r.status = 'done' and r.call_time is not null
 group by day, r.phone_number having count(*) > {cap}
 union all
-select date(r.call_time) as day, '(all numbers)', count(*)
+select date(r.call_time) as day, '(all numbers / 全部号码)', count(*)
 from recordings r
 where r.status = 'done' and r.call_time is not null
 group by day having count(*) > {cap}
@@ -111,70 +155,77 @@ order by day""",
         },
         "worst_numbers": {
             "title": "Worst numbers first / 问题最多的号码",
-            "sql": f"""select r.phone_number, count(distinct r.id) as calls,
+            "description": "Recordings with no number are counted together as “number unknown / "
+                           "号码未知”, listed last. / 号码未知的录音合并计算，排在最后。",
+            "sql": f"""select {_NUMBER} as phone_number, count(distinct r.id) as calls,
   count(distinct case when {night} then r.id end) as night_calls,
   count(f.id) as findings,
-  sum(f.severity in ('critical', 'high')) as serious_findings,
+  coalesce(sum(f.severity in ('critical', 'high')), 0) as serious_findings,
   group_concat(distinct f.category) as categories,
   min(r.call_time) as first_call, max(r.call_time) as last_call
 from recordings r left join findings f on f.recording_id = r.id
 where r.status = 'done'
-group by r.phone_number
-order by serious_findings desc, findings desc, calls desc""",
-        },
-        "needs_review": {
-            "title": "Needs review / 待核查",
-            "description": "Findings nobody has confirmed or dismissed yet, most serious first; "
-                           "low-confidence ones are marked. Record a verdict with "
-                           "`call-evidence review FINDING_ID --confirm` (or --dismiss: left out "
-                           "of reports); verdicts survive re-runs.",
-            "sql": f"""select f.id as finding_id, f.category, f.severity, f.quote, f.start,
-  {_CALL_COLS}, f."end", f.confidence,
-  case when f.confidence is not null and f.confidence < 0.5 then 'low confidence' else '' end
-    as attention,
-  f.segment_id, f.recording_id
-from findings f join recordings r on r.id = f.recording_id
-where coalesce(f.review_status, 'unreviewed') = 'unreviewed'
-order by {severity_rank}, f.confidence desc""",
+group by {_NUMBER}
+order by {_NUMBER} = '', serious_findings desc, findings desc, calls desc""",
         },
         "segment_context": {
             "title": "A moment in context / 上下文",
-            "description": "The transcript around one segment (four before, four after).",
+            "description": "The transcript around one sentence (four before, four after). "
+                           "/ 该句前后各四句。",
             "sql": """select s.id as segment_id, s.idx, s.text, s.start, s.speaker, s."end",
   s.recording_id
 from segments s join segments target on target.id = :segment_id
 where s.recording_id = target.recording_id and s.idx between target.idx - 4 and target.idx + 4
 order by s.idx""",
+            "ce_show": ["idx", "text", "start", "speaker"],
         },
         "search": {
             "title": "Search everything / 全文搜索",
             "description": "Chinese or English, any length (上门, 老赖, employer). Searches "
-                           "transcripts, phone numbers and file names.",
+                           "call transcripts, text messages, phone numbers and file names. "
+                           "/ 搜索通话转写、短信、号码和文件名。",
             "sql": f"""select 'transcript' as kind, ce_highlight(s.text, :q) as snippet, s.start,
   {_CALL_COLS}, s.speaker, s."end", s.id as segment_id, s.recording_id
 from segments_fts join segments s on s.id = segments_fts.rowid
 join recordings r on r.id = s.recording_id
-where segments_fts match ce_fts_query(:q)
+where segments_fts match ce_fts_query(:q){messages}
 union all
 select 'recording', ce_highlight(r.file_name, :q), null, {_CALL_COLS}, null, null, null, r.id
 from recordings r
 where length(trim(:q)) > 0 and (r.phone_number like '%' || trim(:q) || '%'
   or r.file_name like '%' || trim(:q) || '%')
 limit 500""",
+            "ce_show": ["kind", "snippet", "start", "call_time", "phone_number", "file_name"],
         },
     }
+
+
+def db_tables(path: Path) -> set[str]:
+    """The tables of a database file, read without writing (the search covers messages if any)."""
+    import sqlite3
+
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        try:
+            return {r[0] for r in conn.execute("select name from sqlite_master where type = 'table'")}
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return set()
 
 
 PASSWORD_ENV = "CALL_EVIDENCE_PASSWORD_HASH"
 ACCOUNT = "caseworker"
 
 
-def metadata(db_name: str, jurisdiction: str | None = None, password: bool = False) -> dict:
+def metadata(db_name: str, jurisdiction: str | None = None, password: bool = False,
+             tables: set[str] | frozenset = frozenset()) -> dict:
     """Datasette metadata for ``db_name``.
 
     With ``password`` every page needs a login as ``caseworker`` (datasette-auth-
     passwords); the password hash is read from ``$CALL_EVIDENCE_PASSWORD_HASH``
-    so it is never written to disk.
+    so it is never written to disk.  ``tables``: the database's tables
+    (``db_tables``), so the search page covers text messages where there are some.
     """
     rules = call_rules(jurisdiction)
     q = f"/{db_name}"
@@ -182,8 +233,9 @@ def metadata(db_name: str, jurisdiction: str | None = None, password: bool = Fal
         f'<a href="{href}">{label}</a>' for href, label in [
             (f"{BASE}/overview/{db_name}", "Overview / 概览"),
             (f"{q}/search", "Search / 搜索"),
+            (f"{q}/to_review", "To review / 待核查"),
             (f"{q}/findings_newest", "All findings / 全部疑似违规"),
-            (f"{q}/needs_review", "Needs review / 待核查"),
+            (f"{q}/messages", "Messages / 短信"),
             (f"{q}/worst_numbers", "Worst numbers / 问题号码"),
             (f"{q}/night_calls", "Night calls / 夜间来电"),
             (f"{q}/days_over_caps", "Days over caps / 超限日期"),
@@ -223,16 +275,10 @@ def metadata(db_name: str, jurisdiction: str | None = None, password: bool = Fal
                     },
                     "findings": {
                         "title": "Findings / 疑似违规",
-                        "description": REVIEW + " review_status: confirmed / dismissed / unreviewed "
-                                       "(set with call-evidence review; dismissed findings are left "
-                                       "out of reports).",
+                        "description": REVIEW + " Confirm / 确认 or Dismiss / 排除 each one; "
+                                       "dismissed findings are left out of reports.",
                         "sort_desc": "id",
-                        "facets": ["category", "severity", "review_status", "rule_id"],
-                        "columns": {
-                            "quote": "Words with a little context / 原话",
-                            "confidence": "Mean word probability from the recogniser / 置信度",
-                            "citations": "Rules this may breach / 可能违反的规定",
-                        },
+                        "facets": ["category", "severity", "review_status"],
                     },
                     "pattern_findings": {
                         "title": "Call-pattern findings / 来电规律",
@@ -248,7 +294,9 @@ def metadata(db_name: str, jurisdiction: str | None = None, password: bool = Fal
                                  "facets": ["phone_number", "connected"]},
                     "messages": {"title": "Messages / 短信", "fts_table": "messages_fts",
                                  "fts_pk": "id",
-                                 "description": "SMS/chat text scanned with call-evidence scan-text."},
+                                 "description": "SMS/chat text scanned with call-evidence scan-text. "
+                                                "Search finds Chinese words of any length. "
+                                                "/ 可搜索任意长度的中文词。"},
                     "message_findings": {"title": "Message findings / 短信疑似违规",
                                          "description": REVIEW,
                                          "facets": ["category", "severity"]},
@@ -260,14 +308,15 @@ def metadata(db_name: str, jurisdiction: str | None = None, password: bool = Fal
                     "segments_fts": {"hidden": True},
                     "recording_files": {"title": "File paths / 文件路径"},
                     "finding_reviews": {"title": "Review verdicts / 人工核查结论",
-                                        "description": "Confirmed or dismissed by a person "
-                                                       "(call-evidence review), with notes; applied "
-                                                       "again to findings rebuilt by a re-run.",
+                                        "description": "Confirmed or dismissed by a person (in the "
+                                                       "browser or with call-evidence review), with "
+                                                       "notes, who and when; applied again to "
+                                                       "findings rebuilt by a re-run.",
                                         "facets": ["status", "category"]},
                     "runs": {"title": "Runs / 处理记录",
                              "description": "Tool and model versions and settings per run."},
                 },
-                "queries": {k: {**v, "hide_sql": True} for k, v in queries(rules).items()},
+                "queries": {k: {**v, "hide_sql": True} for k, v in queries(rules, tables).items()},
             }
         },
     }

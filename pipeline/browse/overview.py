@@ -1,14 +1,21 @@
-"""The overview page: counts by category, calls per day, top numbers.
+"""The overview page: what was found (in calls, messages and call patterns), calls per
+day, the numbers, and how many findings still wait for a person's review.
 
 Built from plain SQL and rendered with an inline SVG chart so the page makes
 no outbound requests (no CDN scripts) and prints or screenshots as it looks.
+Categories carry their Chinese and English names; a recording or message with
+no number is counted under "number unknown / 号码未知" and listed last, never
+as the worst number.
 """
 
 from __future__ import annotations
 
 from markupsafe import Markup, escape
 
+from . import labels
 from .metadata import call_rules
+
+_UNKNOWN = "''"  # the group key of "no number"
 
 
 def _hour_sql(rules: dict) -> str:
@@ -20,6 +27,7 @@ def _hour_sql(rules: dict) -> str:
 async def overview_context(db, name: str) -> dict:
     rules = call_rules()
     night = _hour_sql(rules)
+    tables = set(await db.table_names())
 
     async def rows(sql: str, params=None):
         return [dict(r) for r in (await db.execute(sql, params or []))]
@@ -27,30 +35,65 @@ async def overview_context(db, name: str) -> dict:
     totals = (await rows(
         "select count(*) as recordings, sum(status = 'done') as done, sum(status = 'failed') as failed,"
         " round(sum(coalesce(duration, 0)) / 60.0, 1) as minutes,"
-        " count(distinct phone_number) as numbers from recordings"))[0]
+        " count(distinct nullif(trim(phone_number), '')) as numbers,"
+        " sum(status = 'done' and coalesce(trim(phone_number), '') = '') as no_number"
+        " from recordings"))[0]
     totals["findings"] = (await rows("select count(*) as n from findings"))[0]["n"]
+    totals["unreviewed"] = (await rows(
+        "select count(*) as n from findings where coalesce(review_status, 'unreviewed')"
+        " = 'unreviewed'"))[0]["n"]
+    totals["messages"] = totals["message_findings"] = totals["patterns"] = 0
+    parts = ["select category, 'calls' as source, severity from findings"]
+    if "message_findings" in tables:
+        parts.append("select category, 'messages', severity from message_findings")
+        totals["message_findings"] = (await rows("select count(*) as n from message_findings"))[0]["n"]
+    if "messages" in tables:
+        totals["messages"] = (await rows("select count(*) as n from messages"))[0]["n"]
+    if "pattern_findings" in tables:
+        parts.append("select category, 'patterns', severity from pattern_findings")
+        totals["patterns"] = (await rows("select count(*) as n from pattern_findings"))[0]["n"]
     categories = await rows(
-        "select category, count(*) as n, sum(severity in ('critical', 'high')) as serious"
-        " from findings group by category order by n desc")
+        "select category, sum(source = 'calls') as calls, sum(source = 'messages') as messages,"
+        " sum(source = 'patterns') as patterns, count(*) as n,"
+        " sum(severity in ('critical', 'high')) as serious"
+        f" from ({' union all '.join(parts)}) group by category order by n desc, category")
+    for c in categories:
+        c["label"] = labels.category(c["category"])
     per_day = await rows(
         f"select date(call_time) as day, count(*) as calls, sum({night}) as night,"
         " (select count(*) from findings f join recordings r2 on r2.id = f.recording_id"
         "   where date(r2.call_time) = date(recordings.call_time)) as findings"
         " from recordings where status = 'done' and call_time is not null"
         " group by day order by day")
-    top = await rows(
-        "select r.phone_number, count(distinct r.id) as calls, count(f.id) as findings"
-        " from recordings r left join findings f on f.recording_id = r.id"
-        " where r.phone_number is not null group by r.phone_number"
-        " order by findings desc, calls desc limit 10")
     return {"db": name, "totals": totals, "categories": categories, "per_day": per_day,
-            "top": top, "chart": calls_chart(per_day, rules), "rules": rules}
+            "top": await _top_numbers(rows, "message_findings" in tables),
+            "chart": calls_chart(per_day, rules), "rules": rules,
+            "ce": labels.template_labels()}
+
+
+async def _top_numbers(rows, with_messages: bool) -> list[dict]:
+    """Numbers with the most findings (calls and messages); "number unknown" last, never first."""
+    messages = ("select coalesce(trim(phone_number), '') as number, 0 as recording, 0 as finding,"
+                " 1 as message from message_findings") if with_messages else ""
+    sql = ("select coalesce(trim(r.phone_number), '') as number, r.id as recording,"
+           " (select count(*) from findings f where f.recording_id = r.id) as finding, 0 as message"
+           " from recordings r where r.status = 'done'")
+    if messages:
+        sql += " union all " + messages
+    top = await rows(
+        "select number, count(distinct nullif(recording, 0)) as calls, sum(finding) as findings,"
+        f" sum(message) as message_findings from ({sql}) group by number"
+        f" order by number = {_UNKNOWN}, findings + message_findings desc, calls desc limit 10")
+    for t in top:
+        t["unknown"] = not t["number"]
+    return top
 
 
 def calls_chart(per_day: list[dict], rules: dict, width: int = 720, height: int = 220) -> Markup:
     """Calls per day as SVG bars; night calls in red; days with findings marked with a dot."""
     if not per_day:
-        return Markup("<p>No dated calls yet (call times come from recorder file names).</p>")
+        return Markup("<p>No dated calls yet (call times come from recorder file names). / "
+                      "暂无带日期的通话（通话时间取自录音文件名）。</p>")
     cap = int(rules.get("max_connected_per_day", 3))
     top = max(max(d["calls"] for d in per_day), cap + 1)
     pad, bottom = 30, 40
@@ -62,19 +105,20 @@ def calls_chart(per_day: list[dict], rules: dict, width: int = 720, height: int 
     parts.append(f'<line x1="{pad}" x2="{width - pad}" y1="{cap_y:.1f}" y2="{cap_y:.1f}" '
                  'stroke="#999" stroke-dasharray="4 3"/>')
     parts.append(f'<text x="{width - pad}" y="{cap_y - 3:.1f}" text-anchor="end" fill="#666">'
-                 f'cap {cap}/day</text>')
+                 f'cap {cap}/day · 每日上限 {cap}</text>')
     for i, d in enumerate(per_day):
         x = pad + i * (bw + 4)
         h_all, h_night = d["calls"] * scale, (d["night"] or 0) * scale
         y = height - bottom
         parts.append(f'<rect x="{x}" y="{y - h_all:.1f}" width="{bw}" height="{h_all - h_night:.1f}" '
-                     f'fill="#4a78b5"><title>{escape(d["day"])}: {d["calls"]} calls</title></rect>')
+                     f'fill="#4a78b5"><title>{escape(d["day"])}: {d["calls"]} calls / 次来电'
+                     '</title></rect>')
         if h_night:
             parts.append(f'<rect x="{x}" y="{y - h_night:.1f}" width="{bw}" height="{h_night:.1f}" '
-                         f'fill="#c0392b"><title>{d["night"]} at night</title></rect>')
+                         f'fill="#c0392b"><title>{d["night"]} at night / 夜间</title></rect>')
         if d["findings"]:
             parts.append(f'<circle cx="{x + bw / 2}" cy="{y - h_all - 6:.1f}" r="4" fill="#e67e22">'
-                         f'<title>{d["findings"]} findings</title></circle>')
+                         f'<title>{d["findings"]} findings / 疑似违规</title></circle>')
         parts.append(f'<text x="{x + bw / 2}" y="{height - bottom + 14}" text-anchor="middle" '
                      f'transform="rotate(30 {x + bw / 2} {height - bottom + 14})">'
                      f'{escape(d["day"][5:])}</text>')

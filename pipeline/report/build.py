@@ -159,7 +159,7 @@ def build_report(db_path: Path, out_dir: Path, scope: Scope, options: ReportOpti
                   "number_jurisdictions": {n or "(no number)": {"jurisdiction": j, "why": why}
                                            for n, (j, why) in data.number_jurisdictions.items()},
                   "dismissed_left_out": data.dismissed,
-                  "clip_padding_s": [clips.PAD_BEFORE, clips.PAD_AFTER]},
+                  "clip_padding_s": [clips.PAD_S, clips.PAD_S]},
         notes=[*result.warnings, font_note],
         reviews=data.reviews,
         clips=[{"file": rel, "incident": n, "recording_sha256": inc.recording.id,
@@ -364,7 +364,7 @@ def _context(data: ReportData, lang: str, clip_paths: dict[int, tuple[str, float
         first_day=days[0] if days else None, last_day=days[-1] if days else None,
         recorded_minutes=sum(r.duration or 0 for r in data.recordings) / 60,
         recordings=[{"rec": r, "copied": r.id in originals} for r in data.recordings],
-        chart=chart.calls_per_day(data.days, L), version=__version__, pad=clips.PAD_BEFORE,
+        chart=chart.calls_per_day(data.days, L), version=__version__, pad=clips.PAD_S,
         font_family=fonts.FAMILY, font_css="")
     return context
 

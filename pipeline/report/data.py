@@ -471,19 +471,6 @@ def _segments(conn: sqlite3.Connection, sha: str) -> list[Segment]:
                 " order by idx", [sha])]
 
 
-def _review_rows(store: Store, sha: str) -> dict[int, dict]:
-    """Finding id -> the verdict row (note, time, reviewer where recorded) that applies."""
-    _, matched = store.review_matches(sha)
-    if not matched:
-        return {}
-    cur = store.conn.execute(
-        f"select * from finding_reviews where id in ({', '.join('?' * len(matched))})",
-        [rid for rid, _ in matched.values()])
-    cols = [d[0] for d in cur.description]
-    rows = {r[0]: dict(zip(cols, r, strict=True)) for r in cur.fetchall()}
-    return {fid: rows[rid] for fid, (rid, _) in matched.items() if rid in rows}
-
-
 def _findings(store: Store, by_id: dict[str, Recording], known: dict[str, dict]
               ) -> tuple[list[FindingItem], list[FindingItem], list[FindingItem]]:
     """(possible violations, context such as stop requests, dismissed): dismissed
@@ -491,7 +478,7 @@ def _findings(store: Store, by_id: dict[str, Recording], known: dict[str, dict]
     found, context, dismissed = [], [], []
     verdicts: dict[int, dict] = {}
     for sha in by_id:
-        verdicts.update(_review_rows(store, sha))
+        verdicts.update(store.review_matches(sha)[1])
     for row in store.conn.execute(
             "select f.id, f.recording_id, f.category, f.severity, f.rule_id, f.quote,"
             " f.matched_text, f.start, f.end, f.confidence, f.speaker, f.citations, f.note,"

@@ -1,0 +1,85 @@
+"""Who may see the evidence and what may be written: one place for both.
+
+Datasette checks its own pages against the metadata's ``allow`` block, but a
+plugin's routes are plain functions: without a check of their own they answer
+anyone (issue 14: the overview, the whole calls and the clips were open under
+``--password``).  ``guarded`` is that check, and ``plugin.register_routes``
+wraps every route in it, so a route cannot be added without it.
+
+The browser writes exactly one thing, a review verdict, through one route.
+``refuses_write`` turns away every other request that is not a read (a POST to
+a canned query was a 500; a write endpoint of a later Datasette would be a
+door), before Datasette sees it.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable
+
+from datasette.utils.asgi import Response
+from markupsafe import Markup
+
+from .metadata import BASE
+
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Requests that may change something: logging in and out, and a review verdict.
+WRITE_PATHS = re.compile(rf"^(/-/login|/-/logout|{re.escape(BASE)}/review/[^/]+)$")
+
+Handler = Callable[..., Awaitable[Response]]
+
+
+def password_mode(datasette) -> bool:
+    """True when the index was started with ``--password`` (every page needs the login)."""
+    return datasette.metadata("allow") is not None or bool(
+        datasette.plugin_config("datasette-auth-passwords"))
+
+
+async def may_view(datasette, request, database: str | None = None) -> bool:
+    """The same decision Datasette makes for its own pages (view-instance, view-database)."""
+    actor = request.actor
+    if password_mode(datasette) and not actor:
+        return False
+    if not await datasette.permission_allowed(actor, "view-instance", default=True):
+        return False
+    if database is not None and not await datasette.permission_allowed(
+            actor, "view-database", database, default=True):
+        return False
+    return True
+
+
+def forbidden(message: str = "Log in first / 请先登录") -> Response:
+    body = Markup('<!DOCTYPE html><html><head><meta charset="utf-8"><title>403</title></head>'
+                  '<body><h1>403</h1><p>{m}</p><p><a href="/-/login">Log in / 登录</a></p>'
+                  '</body></html>').format(m=message)
+    return Response.html(str(body), status=403)
+
+
+def guarded(handler: Handler) -> Handler:
+    """``handler`` behind the viewing check (403 for anyone who may not see the index).
+
+    Not ``functools.wraps``: Datasette picks a route's arguments from its
+    signature, and that must be this wrapper's ``(datasette, request)``.
+    """
+    async def route(datasette, request):
+        if not await may_view(datasette, request, request.url_vars.get("db")):
+            return forbidden()
+        return await handler(datasette, request)
+
+    route.__name__ = getattr(handler, "__name__", "route")
+    route.__doc__ = handler.__doc__
+    route.ce_guarded = True  # type: ignore[attr-defined]
+    return route
+
+
+def refuses_write(scope: dict) -> bool:
+    """A request that would change something and is not one of ``WRITE_PATHS``."""
+    return (scope.get("type") == "http" and scope.get("method", "GET") not in READ_METHODS
+            and not WRITE_PATHS.match(scope.get("path", "")))
+
+
+async def send_read_only(send) -> None:
+    await Response.text(
+        "This evidence index is read-only. Review verdicts are given with the buttons on a "
+        "finding's page. / 证据索引为只读；核查结论请在疑似违规页面上用按钮提交。",
+        status=405, headers={"allow": "GET, HEAD"}).asgi_send(send)

@@ -1,0 +1,94 @@
+"""Bilingual words of the browser ("Confirm / 确认"), read from the project's data files.
+
+Category names come from the rules (``pipeline/data/rules/common.yaml``, the
+names the report uses too); everything else the browser says is in
+``pipeline/data/browse_labels.yaml``.  A borrower reads Chinese, a caseworker
+or recipient may read English, so both are shown, English first.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from ..detect import load_rules
+
+
+@lru_cache(maxsize=1)
+def _doc() -> dict:
+    path = Path(str(resources.files("pipeline") / "data" / "browse_labels.yaml"))
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def _pair(entry: dict | None, fallback: str) -> str:
+    if not entry:
+        return fallback
+    return f"{entry.get('en', fallback)} / {entry.get('zh', fallback)}"
+
+
+@lru_cache(maxsize=1)
+def category_names() -> dict[str, dict]:
+    return load_rules().categories
+
+
+def category(code: str | None) -> str:
+    """``false_legal`` -> "False legal threat / impersonation / 虚假法律后果 / 冒充公检法"."""
+    if not code:
+        return ""
+    return _pair(category_names().get(code), code)
+
+
+def category_en_zh(code: str) -> tuple[str, str]:
+    entry = category_names().get(code) or {}
+    return entry.get("en", code), entry.get("zh", code)
+
+
+def severity(code: str | None) -> str:
+    return _pair(_doc()["severity"].get(code or ""), code or "")
+
+
+def status(code: str | None) -> str:
+    code = code or "unreviewed"
+    return _pair(_doc()["status"].get(code), code)
+
+
+def button(action: str, short: bool = False) -> str:
+    """A review button's words; ``short``: the list's narrower form (same Chinese)."""
+    entry = _doc()["buttons"].get(action) or {}
+    if short and "en_short" in entry:
+        entry = {**entry, "en": entry["en_short"]}
+    return _pair(entry, action)
+
+
+def column(name: str) -> str:
+    return _pair(_doc()["columns"].get(name), name)
+
+
+def param(name: str) -> str:
+    return _pair(_doc()["params"].get(name), name)
+
+
+def word(key: str) -> str:
+    return _pair(_doc()["words"].get(key), key)
+
+
+def severities() -> list[str]:
+    return list(_doc()["severity"])
+
+
+def template_labels() -> dict:
+    """Everything templates need, in one dictionary (``ce.*`` in templates)."""
+    doc = _doc()
+    return {
+        "column": {k: _pair(v, k) for k, v in doc["columns"].items()},
+        "param": {k: _pair(v, k) for k, v in doc["params"].items()},
+        "word": {k: _pair(v, k) for k, v in doc["words"].items()},
+        "status": {k: _pair(v, k) for k, v in doc["status"].items()},
+        "button": {k: _pair(v, k) for k, v in doc["buttons"].items()},
+        "severity": {k: _pair(v, k) for k, v in doc["severity"].items()},
+        "category": {k: _pair(v, k) for k, v in category_names().items()
+                     if k != "identification"},
+    }
