@@ -377,20 +377,44 @@ def _pieces(seg: Segment, wins: list[tuple[float, float]], labels: np.ndarray) -
 
     One part (no split) unless the voice holds for ``MIN_SPLIT_WINDOWS`` windows on each
     side of a change, and only when the words spell the segment's text, so the parts keep
-    exactly what was transcribed.  Each change is moved to the nearest word start.
+    exactly what was transcribed.  Each change is moved to the nearest word start, and each
+    part then takes the voice heard over most of its own time span, not the voice of the
+    change that opened it: when Whisper stretches one word over several turns (seen: one
+    character given 12 s across both voices), two changes land on the same word start, and
+    the part after them must not inherit the voice of the turn that fell between them.
     """
     runs = _runs(labels)
     if len(runs) == 1 or len(seg.words) < 2 or \
             "".join(w.text for w in seg.words).strip() != seg.text.strip():
         return [(0, runs[0][0] if len(runs) == 1 else int(np.bincount(labels).argmax()))]
-    pieces = [(0, runs[0][0])]
+    starts = [0]
     for prev, run in zip(runs, runs[1:], strict=False):
         # between the centres of the last window of one voice and the first of the other
         t = (sum(wins[prev[2]]) + sum(wins[run[1]])) / 4
         k = min(range(1, len(seg.words)), key=lambda i: abs(seg.words[i].start - t))
-        if k > pieces[-1][0]:
-            pieces.append((k, run[0]))
+        if k > starts[-1]:
+            starts.append(k)
+    voices = np.empty(len(labels), dtype=int)  # window labels with too-short runs folded in
+    for voice, first, last in runs:
+        voices[first:last + 1] = voice
+    pieces: list[tuple[int, int]] = []
+    for n, k in enumerate(starts):
+        a = seg.start if n == 0 else seg.words[k].start  # the span _cut gives this part
+        b = seg.end if n == len(starts) - 1 else seg.words[starts[n + 1] - 1].end
+        voice = _voice_over(wins, voices, a, b)
+        if not pieces or pieces[-1][1] != voice:
+            pieces.append((k, voice))
     return pieces
+
+
+def _voice_over(wins: list[tuple[float, float]], voices: np.ndarray, a: float, b: float) -> int:
+    """The voice whose windows overlap [a, b] the longest (the nearest window's if none does)."""
+    time = np.zeros(2)
+    for (wa, wb), v in zip(wins, voices, strict=True):
+        time[v] += max(0.0, min(b, wb) - max(a, wa))
+    if time.sum() > 0:
+        return int(time.argmax())
+    return int(voices[min(range(len(wins)), key=lambda i: abs(sum(wins[i]) - (a + b)))])
 
 
 def _cut(seg: Segment, pieces: list[tuple[int, int]]) -> list[Segment]:

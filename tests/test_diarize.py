@@ -156,6 +156,23 @@ def test_a_segment_whose_voice_changes_is_cut_at_a_word_boundary():
     assert (second.text, second.speaker, second.start, second.end) == ("else. I cannot.", B, 3.1, 6.0)
 
 
+def test_a_part_takes_the_voice_of_its_own_audio_when_one_word_spans_several_turns():
+    """Whisper sometimes stretches one word over several turns (seen on the two-voice call:
+    one character given 12 s across both voices).  The turns at 6 s and 9 s then both move
+    to the last word's start; the last word, all of it in voice 0, must not take voice 1 from
+    the turn that fell between them, and the long word takes the voice it mostly covers."""
+    seg = _segment([(0.0, 0.5, " w0"), (0.6, 8.9, " long"), (9.0, 12.0, " tail.")])
+    wins = diarize._windows(seg.start, seg.end)
+    turns = [(3.0, 1), (6.0, 0), (9.0, 1), (99.0, 0)]  # voice 1 until 3 s, 0 until 6 s, ...
+    labels = np.array([next(v for end, v in turns if (a + b) / 2 < end) for a, b in wins])
+    assert len(diarize._runs(labels)) == 4
+    pieces = diarize._pieces(seg, wins, labels)
+    assert pieces == [(0, 1), (2, 0)]  # "w0 long": 5.3 s of voice 1 to 3 s of voice 0
+    first, second = diarize._cut(seg, pieces)
+    assert (first.text, first.speaker) == ("w0 long", B)
+    assert (second.text, second.speaker, second.start) == ("tail.", A, 9.0)
+
+
 def test_no_cut_on_a_single_odd_window_or_when_words_do_not_spell_the_text():
     seg = _segment([(i * 1.0, i + 1.0, f" w{i}") for i in range(6)])
     wins = diarize._windows(seg.start, seg.end)
