@@ -481,13 +481,16 @@ def review(finding_ids, db_path, status, own_words, note, list_status):
 
 
 def _who() -> str:
-    """Who gives a verdict from the command line: the system user (kept with the verdict)."""
+    """Who gives a verdict from the command line: ``cli:<system user>``, a neutral code the
+    report and the browser word in their own language (``pipeline/reviewers.py``)."""
     import getpass
 
+    from .reviewers import command_line
+
     try:
-        return f"{getpass.getuser()} (command line)"
+        return command_line(getpass.getuser())
     except (OSError, KeyError):
-        return "command line"
+        return command_line(None)
 
 
 def _register_extras() -> None:

@@ -12,12 +12,20 @@ otherwise).  The choice comes from, in order:
 
 The longest matching key wins within each file; a user entry always beats a bundled
 one.  Every decision carries its reason, which the report and the call-pattern
-findings print.  Data only: no engine, no database.
+findings print.
+
+Both the report and the browser show a finding's citations through
+``shown_citations`` (the judging jurisdiction's, verified, in force on the call's
+day) after resolving its number with ``rules_for_database``: one rule, so the
+browser never shows law the report leaves out.  No engine; the database is only
+read (the last run's ``--jurisdiction``) through a connection the caller owns.
 """
 
 from __future__ import annotations
 
+import json
 import re
+import sqlite3
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -170,3 +178,65 @@ def load_number_rules(db_path: Path | str | None = None, run_default: str | None
         raise JurisdictionError(f"unknown jurisdiction {default!r}; known: {', '.join(known)}")
     return NumberRules(user, bundled, default, reason,
                        str(path) if path is not None and path.is_file() else None)
+
+
+def last_run_jurisdiction(conn: sqlite3.Connection) -> str | None:
+    """The ``--jurisdiction`` the last transcribe or detect run was given (None: its default).
+
+    A report or a browser opened later has no ``--jurisdiction`` of its own for the
+    numbers no numbers file places; the run that judged them had one."""
+    try:
+        row = conn.execute("select settings from runs where settings is not null order by id desc"
+                           " limit 1").fetchone()
+    except sqlite3.Error:  # a database without runs (yet)
+        return None
+    try:
+        return (json.loads(row[0]) or {}).get("jurisdiction") if row else None
+    except (TypeError, ValueError, AttributeError):
+        return None
+
+
+def rules_for_database(db_path: Path | str | None, conn: sqlite3.Connection,
+                       run_default: str | None = None) -> NumberRules:
+    """The per-number rules for a database after the run: its ``numbers.yaml``, the
+    country codes, ``run_default`` (a report's ``--jurisdiction``), else the last run's,
+    else the default (CN).  The report and the browser both resolve a call with this."""
+    return load_number_rules(db_path, run_default, fallback=last_run_jurisdiction(conn))
+
+
+def shown_citations(items: list[dict], jurisdiction: str | None, call_time: str | None,
+                    known: dict[str, dict]) -> list[dict]:
+    """The citations shown for a call (report and browser alike): the judging jurisdiction's,
+    verified, in force on the call's day, each once.
+
+    ``known``: the current rule files' citations by id (``RulePack.citations``).  They win
+    over the copy stored with the finding, so a citation checked (or withdrawn) after
+    detection is shown (or hidden) without re-running it.  A call of unknown date cannot
+    cite a provision that has an end date (which text applied is unknown).
+    """
+    out, seen = [], set()
+    for c in items:
+        if not isinstance(c, dict):
+            continue
+        full = {**c, **known.get(c.get("id") or "", {})}
+        key = full.get("id") or f"{full.get('instrument')} {full.get('article')}"
+        if key in seen or full.get("jurisdiction") != jurisdiction or full.get("verified") is not True:
+            continue
+        until = full.get("in_force_until")
+        if until and (not call_time or str(call_time)[:10] > str(until)):
+            continue
+        seen.add(key)
+        out.append(full)
+    return out
+
+
+def reason_text(reason: str, templates: dict[str, str]) -> str:
+    """Why a number is judged under a jurisdiction, worded by ``templates`` (one language's
+    ``prefix``/``user``/``run``/``default``; ``prefix`` may use ``{key}``)."""
+    if reason.startswith("prefix "):
+        return templates["prefix"].format(key=reason.removeprefix("prefix "))
+    if reason.startswith(USER_FILE):
+        return templates["user"]
+    if reason == "--jurisdiction":
+        return templates["run"]
+    return templates["default"]

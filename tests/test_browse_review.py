@@ -63,10 +63,12 @@ def test_dismiss_with_a_note_from_the_finding_page(ds, small_db):
     assert r.status_code == 303 and r.headers["location"] == "/small/findings/1#finding-1"
     row = sqlite3.connect(small_db).execute(
         "select status, note, reviewed_by, reviewed_at, reason from finding_reviews").fetchone()
-    assert row[:3] == ("dismissed", "Misheard: she said 老李", "this computer (browser, no login)")
+    # who: a neutral code, worded per language where it is shown (pipeline/reviewers.py)
+    assert row[:3] == ("dismissed", "Misheard: she said 老李", "local-browser")
     assert row[3].startswith("20") and row[4] is None
     page = get(ds, "/small/findings/1", cookies={**cookies, **dict(r.cookies)}).text
     assert 'data-status="dismissed"' in page and "Misheard: she said 老李" in page
+    assert "this computer (browser, no login) / 本机浏览器（未登录）" in page
     assert "#1: Dismissed / 已排除" in page  # the flash message after the redirect
     # the lists show it at once, and it is no longer to review
     assert "ce-status-dismissed" in get(ds, "/small/findings_newest").text
@@ -213,7 +215,7 @@ def test_under_password_only_the_logged_in_caseworker_reviews(small_db, monkeypa
     _, cookies, fields = open_finding(ds, 1, dict(login.cookies))
     assert post(ds, {**fields, "verdict": "1:dismissed"}, cookies).status_code == 303
     assert sqlite3.connect(small_db).execute("select reviewed_by from finding_reviews").fetchone() == (
-        "caseworker (browser)",)
+        "browser:caseworker",)
 
 
 def test_the_command_line_and_the_browser_agree(ds, small_db):
@@ -222,7 +224,9 @@ def test_the_command_line_and_the_browser_agree(ds, small_db):
     assert out.exit_code == 0, out.output
     page, cookies, fields = open_finding(ds, 4)
     assert 'data-status="confirmed"' in page.text and "heard it" in page.text
-    assert "(command line)" in page.text
+    login = sqlite3.connect(small_db).execute("select reviewed_by from finding_reviews").fetchone()[0]
+    assert login.startswith("cli:") and "(command line)" not in login
+    assert f"{login[4:]} (command line) / {login[4:]}（命令行）" in page.text
     assert post(ds, {**fields, "verdict": "4:own_words"}, cookies).status_code == 303
     listed = runner.invoke(cli, ["review", "--list", "dismissed", "--db", str(small_db)]).output
     assert re.search(r"^\s+4\s+dismissed", listed, re.M)

@@ -247,7 +247,8 @@ def test_review_in_the_browser_reaches_the_report_and_survives_reruns(
         pg.wait_for_url(re.compile(rf"/findings/{target}#finding-{target}$"))
         assert pg.locator("h1 .ce-status").inner_text() == "Dismissed / 已排除"
         assert note in pg.locator(".ce-verdict").inner_text()
-        assert "this computer (browser, no login)" in pg.locator(".ce-verdict").inner_text()
+        who = pg.locator(".ce-verdict").inner_text()
+        assert "this computer (browser, no login) / 本机浏览器（未登录）" in who
     pg.close()
     with sqlite3.connect(review_db) as c:
         rule = c.execute("select recording_id, rule_id from findings where id = ?", [target]).fetchone()
@@ -255,7 +256,7 @@ def test_review_in_the_browser_reaches_the_report_and_survives_reruns(
                                   [target, other]))
     assert statuses == {target: "dismissed", other: "confirmed"}
     verdicts = _verdicts(review_db)
-    assert (*rule, "dismissed", note, "this computer (browser, no login)") in verdicts
+    assert (*rule, "dismissed", note, "local-browser") in verdicts
     assert len(verdicts) == 2 and ("confirmed", "Checked by listening") in [v[2:4] for v in verdicts]
 
     # the next report: the dismissed finding is left out, the confirmed one says so

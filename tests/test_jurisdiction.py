@@ -110,3 +110,37 @@ def test_every_citation_says_whose_law_and_whether_it_was_checked():
     verified = {cid for cid, c in pack.citations.items() if c["verified"]}
     assert {"CIVIL_1033", "CRIM_293", "FDCPA_1692D2", "REGF_1006_14", "CONC_7"} <= verified
     assert not {"NIFA2018_16", "GBT45251", "PSAPL_2025_50"} & verified
+
+
+def test_after_the_run_the_last_runs_choice_judges_the_unplaced_numbers(tmp_path):
+    """rules_for_database (report and browser alike): the report's --jurisdiction, else the
+    last run's, else CN; numbers.yaml and country codes first in every case."""
+    from pipeline.jurisdiction import last_run_jurisdiction, rules_for_database
+
+    store = Store(tmp_path / "e.db")
+    try:
+        assert last_run_jurisdiction(store.conn) is None
+        assert rules_for_database(store.path, store.conn).of("13812345678") == "CN"
+        store.finish_run(store.start_run(tool_version="t", settings={"jurisdiction": "US"}))
+        store.finish_run(store.start_run(tool_version="t", settings={"model": "base"}))
+        assert last_run_jurisdiction(store.conn) is None  # the last run was given none: CN
+        store.finish_run(store.start_run(tool_version="t", settings={"jurisdiction": "UK"}))
+        assert last_run_jurisdiction(store.conn) == "UK"
+        rules = rules_for_database(store.path, store.conn)
+        assert rules.judge("13812345678").jurisdiction == "UK"
+        assert rules.judge("+14155550123").reason == "prefix +1"
+        assert rules_for_database(store.path, store.conn, "CN").judge("13812345678").reason \
+            == "--jurisdiction"
+    finally:
+        store.close()
+
+
+def test_reasons_are_worded_from_the_callers_labels():
+    from pipeline.jurisdiction import reason_text
+
+    words = {"prefix": "prefix {key}", "user": "yours", "run": "this run", "default": "default"}
+    assert reason_text("prefix +44", words) == "prefix +44"
+    assert reason_text("numbers.yaml: 13812345678", words) == reason_text("numbers.yaml: default",
+                                                                          words) == "yours"
+    assert reason_text("--jurisdiction", words) == "this run"
+    assert reason_text("default", words) == "default"

@@ -550,7 +550,7 @@ def test_citations_follow_the_jurisdiction_of_each_call(tmp_path):
 def test_a_provision_no_longer_in_force_is_not_cited(tmp_path):
     """治安管理处罚法 (2012) Art. 42 was replaced on 2026-01-01: a 2025 call may cite it,
     a 2026 call may not (the 2025 revision's Art. 50 is not verified, so nothing is shown)."""
-    from pipeline.report.data import shown_citations
+    from pipeline.jurisdiction import shown_citations
 
     known = load_rules().citations
     old = [known["PSAPL_42"]]
@@ -630,14 +630,29 @@ def test_review_notes_reach_the_report_and_the_manifest(tmp_path):
                                "Checked by listening: his words", "--db", str(db)]).exit_code == 0
     assert runner.invoke(cli, ["review", str(drop), "--dismiss", "--note", "my own words",
                                "--db", str(db)]).exit_code == 0
+    # a verdict stored by an earlier version, in its English words, is still worded per language
+    store = Store(db)
+    old = store.conn.execute("select id from findings where category = 'insult'").fetchone()[0]
+    store.set_review([old], "confirmed", reviewed_by="this computer (browser, no login)")
+    store.close()
     result = build_report(db, tmp_path / "out", Scope(), ReportOptions(pdf=False, make_zip=False))
+    login = sqlite3.connect(db).execute("select reviewed_by from finding_reviews where note like"
+                                        " 'Checked%'").fetchone()[0]
+    assert login.startswith("cli:") and "command line" not in login  # stored neutral
+    who = {"zh": [f"核实人 {login[4:]}（命令行）", "核实人 本机浏览器（未登录）"],
+           "en": [f"by {login[4:]} (command line)", "by this computer (browser, no login)"]}
     for lang in ("zh", "en"):
         html = (result.folder / f"report-{lang}.html").read_text(encoding="utf-8")
         row = re.search(rf'data-finding-id="{keep}"[^>]*>(.*?)</tr>', html, re.S).group(1)
         assert "Checked by listening: his words" in row
+        assert who[lang][0] in row
+        assert who[lang][1] in re.search(rf'data-finding-id="{old}"[^>]*>(.*?)</tr>', html, re.S).group(1)
+        if lang == "zh":
+            assert "command line" not in html and "browser" not in html
         assert "my own words" not in html  # the dismissed finding is left out ...
     man = json.loads((result.folder / "manifest.json").read_text(encoding="utf-8"))
     reviews = {r["finding_id"]: r for r in man["reviews"]}  # ... but its verdict is listed
+    assert reviews[keep]["reviewed_by"] == login
     assert reviews[keep]["status"] == "confirmed" and reviews[keep]["note"].startswith("Checked")
     assert reviews[drop] == {**reviews[drop], "status": "dismissed", "note": "my own words"}
     assert reviews[keep]["reviewed_at"] and reviews[keep]["sentence_start_s"] == 3.04

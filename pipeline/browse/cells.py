@@ -4,12 +4,12 @@ category with its rules, the words, and the review buttons.
 Every piece of stored text (transcripts, file names, numbers, notes) is
 untrusted and only ever passes through Markupsafe's escaping here.  A row of
 the findings lists stays a few lines high: citations are short labels with the
-full reference in a tooltip, not raw JSON.
+full reference in a tooltip, not raw JSON, and only those the report shows for
+the call (its jurisdiction's, verified: ``lookup.CallLaw.shown``).
 """
 
 from __future__ import annotations
 
-import json
 import re
 from urllib.parse import quote as urlquote
 
@@ -83,34 +83,41 @@ def citation_label(c: dict) -> str:
     return f"{name} {article}".strip()
 
 
-def citations_html(value) -> Markup:
-    try:
-        items = json.loads(value) if isinstance(value, str) else (value or [])
-    except ValueError:
-        return Markup("")
-    items = [c for c in items if isinstance(c, dict)]
+def citation_title(c: dict) -> str:
+    """The full reference, for a tooltip: both languages where the rule file has them."""
+    full = [str(c[k]) for k in ("en", "zh") if c.get(k)]
+    if not full:
+        full = [" ".join(str(c.get(k) or "") for k in ("instrument", "article")).strip()]
+    return " / ".join(full)
+
+
+def citations_html(items: list[dict], jurisdiction: str | None = None) -> Markup:
+    """Short labels for the citations a call shows (``lookup.CallLaw.shown``: its own
+    jurisdiction's, verified, in force), the full reference in each tooltip."""
+    items = [c for c in items or [] if isinstance(c, dict)]
     if not items:
         return Markup("")
     parts = [Markup('<span class="ce-cite" title="{full}">{short}</span>').format(
-        full=" ".join(str(c.get(k) or "") for k in ("instrument", "article", "jurisdiction")).strip(),
-        short=citation_label(c)) for c in items[:MAX_CITATIONS_SHOWN]]
+        full=citation_title(c), short=citation_label(c)) for c in items[:MAX_CITATIONS_SHOWN]]
     more = items[MAX_CITATIONS_SHOWN:]
     if more:
         parts.append(Markup('<span class="ce-cite" title="{full}">+{n}</span>').format(
-            full="; ".join(f"{c.get('instrument', '')} {c.get('article', '')}" for c in more),
-            n=len(more)))
-    return Markup('<span class="ce-cites">') + Markup(" · ").join(parts) + Markup("</span>")
+            full="; ".join(citation_title(c) for c in more), n=len(more)))
+    return Markup('<span class="ce-cites" data-jurisdiction="{j}">').format(j=jurisdiction or "") \
+        + Markup(" · ").join(parts) + Markup("</span>")
 
 
 # ---------------------------------------------------------------- category, words, call
-def category_html(code: str, severity: str | None = None, citations=None) -> Markup:
+def category_html(code: str, severity: str | None = None, citations: list[dict] | None = None,
+                  jurisdiction: str | None = None) -> Markup:
+    """The category in both languages, its severity, and the citations the call shows."""
     en, zh = labels.category_en_zh(code)
     out = Markup('<span class="ce-cat" title="{code}">{en} / {zh}</span>').format(code=code, en=en, zh=zh)
     if severity:
         out += Markup(' <span class="ce-sev ce-sev-{s}">{label}</span>').format(
             s=re.sub(r"[^a-z]", "", severity), label=labels.severity(severity))
     if citations:
-        cites = citations_html(citations)
+        cites = citations_html(citations, jurisdiction)
         if cites:
             out += Markup("<br>") + cites
     return out

@@ -14,7 +14,9 @@ from pathlib import Path
 
 import yaml
 
+from .. import reviewers
 from ..detect import load_rules
+from ..jurisdiction import reason_text
 
 
 @lru_cache(maxsize=1)
@@ -30,8 +32,17 @@ def _pair(entry: dict | None, fallback: str) -> str:
 
 
 @lru_cache(maxsize=1)
+def _rules():
+    return load_rules()
+
+
 def category_names() -> dict[str, dict]:
-    return load_rules().categories
+    return _rules().categories
+
+
+def known_citations() -> dict[str, dict]:
+    """The rule files' citations by id (with ``verified``, ``jurisdiction``, ``en``, ``zh``)."""
+    return _rules().citations
 
 
 def category(code: str | None) -> str:
@@ -73,6 +84,40 @@ def param(name: str) -> str:
 
 def word(key: str) -> str:
     return _pair(_doc()["words"].get(key), key)
+
+
+def _both(make) -> str:
+    """``make(lang)`` in English / Chinese (once, when both are the same)."""
+    en, zh = make("en"), make("zh")
+    return en if en == zh else f"{en} / {zh}"
+
+
+def jurisdiction_name(code: str | None, lang: str) -> str:
+    return (_doc()["jurisdictions"].get(code or "") or {}).get(lang, code or "")
+
+
+def judged(code: str | None, reason: str, error: str | None = None) -> str:
+    """Which jurisdiction judged a call, and why: "judged under CN rules (Mainland China;
+    default) / 按中国大陆规则判断（默认）"; or why it cannot be told."""
+    law = _doc()["law"]
+    if code is None:
+        return _both(lambda lang: law["unknown"][lang].format(error=error or ""))
+    reasons = _doc()["jurisdiction_reasons"]
+    return _both(lambda lang: law["judged"][lang].format(
+        code=code, name=jurisdiction_name(code, lang),
+        why=reason_text(reason, {k: v[lang] for k, v in reasons.items()})))
+
+
+def law_none() -> str:
+    """Shown where a call's law has no checked provision for a finding."""
+    return _pair(_doc()["law"]["none"], "—")
+
+
+def reviewer(stored: str | None) -> str:
+    """Who gave a verdict (a code such as ``cli:ana``, or an older English string), in both
+    languages: "ana (command line) / ana（命令行）"."""
+    words = _doc()["reviewers"]
+    return _both(lambda lang: reviewers.describe(stored, {k: v[lang] for k, v in words.items()}))
 
 
 def severities() -> list[str]:

@@ -5,7 +5,9 @@
   length) and highlighting;
 - cells: a player in every row that has a recording and a time span, playing
   the whole sentence; the call, the category in both languages with its rules
-  as short labels, and the review buttons (``cells``);
+  as short labels, and the review buttons (``cells``).  A finding's rules are
+  the ones the report shows for its call: the judging jurisdiction's, verified
+  (``lookup``, resolved once per recording);
 - the finding page and the pages' words (``extra_template_vars``, templates);
 - the plugin's routes (``routes``), every one behind ``auth.guarded``;
 - an ASGI guard that refuses every write but a review verdict (``auth``).
@@ -16,7 +18,6 @@ escaping, and audio routes accept recording ids (hex sha256), never paths.
 
 from __future__ import annotations
 
-import time
 from urllib.parse import quote
 
 from datasette import hookimpl
@@ -24,7 +25,7 @@ from markupsafe import Markup, escape
 
 from ..store import verdict_rows
 from ..textnorm import fold, search_index_text, search_query
-from . import auth, cells, labels
+from . import auth, cells, labels, lookup
 from .metadata import BASE
 from .review import form_token
 from .routes import ROUTES
@@ -133,12 +134,14 @@ def render_cell(row, value, column, table, database, datasette):
         return Markup('<a href="/{db}/findings/{v}">#{v}</a>').format(db=quote(db), v=int(value))
     if column == "category" and table in _CATEGORY_TABLES:
         if finding_row:
-            return cells.category_html(str(value), _get(row, "severity"), _get(row, "citations"))
+            return _finding_category_cell(row, str(value), db, datasette)
         return cells.category_html(str(value))
     if column == "severity" and table in _CATEGORY_TABLES:
         return Markup("{v}").format(v=labels.severity(str(value)))
     if column == "citations":
-        return cells.citations_html(value) or None
+        return _citations_cell(row, value, table, db, datasette)
+    if column == "reviewed_by":
+        return Markup("{v}").format(v=labels.reviewer(str(value)))
     if column == "quote" and (finding_row or table == "message_findings"):
         return cells.quote_html(str(value), _get(row, "matched_text"), _get(row, "speaker"))
     if column == "segment_id" and table != "segments":
@@ -150,29 +153,33 @@ def render_cell(row, value, column, table, database, datasette):
     return None
 
 
-# Short-lived answers for the findings table's cells: a page of 100 findings from a
-# few calls asks about the same recordings again and again.
-_LOOKUPS: dict[tuple, tuple[float, object]] = {}
-_LOOKUP_TTL_S = 2.0
+async def _row_law(row, table: str | None, db: str, datasette) -> lookup.CallLaw | None:
+    """The law of the call (or message) a row is about, as the report decides it; None for
+    a row that cannot be placed (SQL typed by hand): its stored value is shown as it is."""
+    keys = set(row.keys()) if hasattr(row, "keys") else set()
+    if table == "pattern_findings" and "jurisdiction" in keys:  # judged when it was found
+        return lookup.CallLaw(_get(row, "jurisdiction"), "", _get(row, "window_start"))
+    if table == "message_findings":
+        return await lookup.call_law(datasette, db, _get(row, "phone_number"), _get(row, "sent_at"))
+    rid = _get(row, "recording_id")
+    if cells.is_sha(rid):
+        return await lookup.recording_law(datasette, db, rid)
+    return None
 
 
-async def _lookup(datasette, db: str, kind: str, rid: str):
-    key = (id(datasette), db, kind, rid)
-    hit = _LOOKUPS.get(key)
-    if hit and hit[0] > time.monotonic():
-        return hit[1]
-    database = datasette.get_database(db)
-    if kind == "recording":
-        row = (await database.execute("select call_time, phone_number, file_name from recordings"
-                                      " where id = ?", [rid])).first()
-        value: object = dict(row) if row else {}
-    else:
-        value = {r[0]: (r[1], r[2]) for r in await database.execute(
-            'select id, start, "end" from segments where recording_id = ?', [rid])}
-    if len(_LOOKUPS) > 2000:
-        _LOOKUPS.clear()
-    _LOOKUPS[key] = (time.monotonic() + _LOOKUP_TTL_S, value)
-    return value
+async def _citations_cell(row, value, table, db, datasette):
+    law = await _row_law(row, table, db, datasette)
+    if law is None:
+        return None
+    # never falsy: an empty cell would let Datasette print the stored JSON instead
+    return cells.citations_html(law.shown(value), law.jurisdiction) or Markup("—")
+
+
+async def _finding_category_cell(row, value: str, db: str, datasette):
+    law = await _row_law(row, None, db, datasette)
+    shown = law.shown(_get(row, "citations")) if law is not None else None
+    return cells.category_html(value, _get(row, "severity"), shown,
+                               law.jurisdiction if law is not None else None)
 
 
 async def _findings_table_cell(row, value, column, db, datasette):
@@ -180,13 +187,13 @@ async def _findings_table_cell(row, value, column, db, datasette):
     if not cells.is_sha(rid):
         return None
     if column == "recording_id":
-        rec = await _lookup(datasette, db, "recording", rid)
+        rec = await lookup.recording(datasette, db, rid)
         return cells.call_html(db, rid, rec.get("call_time"), rec.get("phone_number"),
                                rec.get("file_name"))
     start, end = _float(value), _float(_get(row, "end"))
     if start is None or end is None:
         return None
-    sentence = (await _lookup(datasette, db, "segments", rid)).get(_get(row, "segment_id"))
+    sentence = (await lookup.sentences(datasette, db, rid)).get(_get(row, "segment_id"))
     if sentence and sentence[0] is not None and sentence[1] is not None:
         return cells.player(rid, float(sentence[0]), float(sentence[1]), (start, end))
     return cells.player(rid, start, end)
@@ -194,7 +201,8 @@ async def _findings_table_cell(row, value, column, db, datasette):
 
 # ---------------------------------------------------------------- pages
 async def finding_context(datasette, db_name: str, finding_id: int) -> dict | None:
-    """Everything the finding page shows: the sentence, the call, the rules, the verdict."""
+    """Everything the finding page shows: the sentence, the call, whose rules judged it and
+    the citations the report shows for it, the verdict."""
     db = datasette.get_database(db_name)
     row = (await db.execute(
         "select f.*, s.start as s_start, s.\"end\" as s_end, s.text as sentence,"
@@ -214,11 +222,16 @@ async def finding_context(datasette, db_name: str, finding_id: int) -> dict | No
     if s_start is None or s_end is None:
         s_start, s_end = f["start"], f["end"]
     words = (f["start"], f["end"]) if f["start"] is not None and f["end"] is not None else None
+    law = await lookup.recording_law(datasette, db_name, rid)
     return {
         "id": finding_id, "f": f, "status": status, "verdict": verdict,
         "status_label": labels.status(status),
         "category": cells.category_html(f["category"], f["severity"]),
-        "citations": cells.citations_html(f["citations"]),
+        "citations": cells.citations_html(law.shown(f["citations"]), law.jurisdiction),
+        "jurisdiction": law.jurisdiction,
+        "judged": labels.judged(law.jurisdiction, law.reason, law.error),
+        "no_citation": labels.law_none(),
+        "reviewer": labels.reviewer(verdict.get("reviewed_by")) if verdict else None,
         "call": cells.call_html(db_name, rid, f["call_time"], f["phone_number"], f["file_name"]),
         "sentence": cells.quote_html(f["sentence"], f["matched_text"]) if f["sentence"] else None,
         "quote": cells.quote_html(f["quote"] or "", f["matched_text"]),

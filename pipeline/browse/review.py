@@ -37,6 +37,7 @@ from datasette.utils.asgi import Response
 from itsdangerous import BadSignature
 from markupsafe import Markup
 
+from .. import reviewers
 from ..store import REVIEW_NOTE_MAX, ReviewConflict, Store, StoreError, clean_note
 from . import labels
 
@@ -146,10 +147,9 @@ def _write(path: str, v: Verdict, who: str) -> int:
 
 
 def _who(request) -> str:
+    """``browser:<account>`` or ``local-browser``: a code, worded per language where shown."""
     actor = request.actor
-    if actor and actor.get("id"):
-        return f"{actor['id']} (browser)"
-    return "this computer (browser, no login)"
+    return reviewers.browser(actor.get("id") if actor else None)
 
 
 def _next_url(form: dict[str, str], db: str, fid: int) -> str:

@@ -22,9 +22,10 @@ from pathlib import Path
 import jinja2
 import yaml
 
-from .. import __version__, clips, ingest
+from .. import __version__, clips, ingest, reviewers
 from ..detect.matcher import SOUND_NOTE
 from ..hashing import sha256_file
+from ..jurisdiction import reason_text
 from ..store import Store
 from . import chart, complaint, fonts, manifest, subtitles
 from .complaint import at, span
@@ -356,6 +357,7 @@ def _context(data: ReportData, lang: str, clip_paths: dict[int, tuple[str, float
     context = dict(
         L=L, d=data, incidents=incidents, sound_alike=_sound_alike, per_category=per_category,
         cat_label=cat_label, plural=plural, cite=cite, who=who, jurisdiction=jurisdiction,
+        reviewer=lambda stored: reviewers.describe(stored, L["reviewers"]),
         confidence=confidence, at=at, span=span, clock=complaint.clock,
         pattern_detail=lambda p: _pattern_text(L["pattern_details"], p, L),
         pattern_threshold=lambda p: _pattern_text(L["pattern_thresholds"], p, L),
@@ -390,14 +392,7 @@ def _generated(iso: str) -> str:
 
 def _reason(L: dict, reason: str) -> str:
     """Why a number is judged under a jurisdiction, in the report's language."""
-    reasons = L["jurisdiction_reasons"]
-    if reason.startswith("prefix "):
-        return reasons["prefix"].format(key=reason.removeprefix("prefix "))
-    if reason.startswith("numbers.yaml"):
-        return reasons["user"]
-    if reason == "--jurisdiction":
-        return reasons["run"]
-    return reasons["default"]
+    return reason_text(reason, L["jurisdiction_reasons"])
 
 
 def _pattern_text(templates: dict, p: PatternItem, L: dict) -> str:

@@ -13,6 +13,7 @@ Two rules a recipient relies on are decided here:
 - *The right law.*  Each call is judged under the jurisdiction of its number
   (``pipeline/jurisdiction.py``); only that jurisdiction's citations are shown,
   and only those marked ``verified`` in the rule files (and in force on the day).
+  The rule itself (``jurisdiction.shown_citations``) is shared with the browser.
 """
 
 from __future__ import annotations
@@ -35,7 +36,14 @@ from ..callpattern import (
     merge_calls,
 )
 from ..detect.rules import load_rules
-from ..jurisdiction import JurisdictionError, NumberRules, digits, load_number_rules, same_number
+from ..jurisdiction import (
+    JurisdictionError,
+    NumberRules,
+    digits,
+    rules_for_database,
+    same_number,
+    shown_citations,
+)
 from ..store import Store
 
 __all__ = ["digits", "same_number"]  # re-exported: phone numbers are compared here too
@@ -305,41 +313,10 @@ class ReportData:
     number_jurisdictions: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
-def shown_citations(items: list[dict], jurisdiction: str, call_time: str | None,
-                    known: dict[str, dict]) -> list[dict]:
-    """The citations a report prints for a call: its jurisdiction's, verified, in force.
-
-    The current rule files win over the copy stored with the finding, so a citation
-    checked (or withdrawn) after detection is shown (or hidden) without re-running it.
-    """
-    out, seen = [], set()
-    for c in items:
-        full = {**c, **known.get(c.get("id") or "", {})}
-        key = full.get("id") or f"{full.get('instrument')} {full.get('article')}"
-        if key in seen or full.get("jurisdiction") != jurisdiction or full.get("verified") is not True:
-            continue
-        until = full.get("in_force_until")
-        if until and (not call_time or call_time[:10] > str(until)):
-            continue
-        seen.add(key)
-        out.append(full)
-    return out
-
-
 def _window(rules: dict) -> str:
     if not has_night_window(rules):
         return ""
     return f"{rules['night_start'][:5]}–{rules['night_end'][:5]}"
-
-
-def default_jurisdiction_of_runs(conn: sqlite3.Connection) -> str | None:
-    """The --jurisdiction the last transcribe or detect run was given (None: its default)."""
-    row = conn.execute("select settings from runs where settings is not null order by id desc"
-                       " limit 1").fetchone()
-    try:
-        return (json.loads(row[0]) or {}).get("jurisdiction") if row else None
-    except (TypeError, ValueError):
-        return None
 
 
 def load(store: Store, scope: Scope, jurisdiction: str | None = None) -> ReportData:
@@ -355,8 +332,7 @@ def load(store: Store, scope: Scope, jurisdiction: str | None = None) -> ReportD
     conn = store.conn
     callstore.ensure_tables(store)
     try:
-        judge = load_number_rules(store.path, jurisdiction,
-                                  fallback=default_jurisdiction_of_runs(conn))
+        judge = rules_for_database(store.path, conn, jurisdiction)
     except JurisdictionError as e:
         raise ReportError(str(e)) from e
     rules_cache: dict[str, dict] = {}
