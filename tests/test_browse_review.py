@@ -227,6 +227,8 @@ def test_the_command_line_and_the_browser_agree(ds, small_db):
     login = sqlite3.connect(small_db).execute("select reviewed_by from finding_reviews").fetchone()[0]
     assert login.startswith("cli:") and "(command line)" not in login
     assert f"{login[4:]} (command line) / {login[4:]}（命令行）" in page.text
+    table = get(ds, "/small/finding_reviews").text  # the verdicts table words it the same way
+    assert f"{login[4:]} (command line) / {login[4:]}（命令行）" in table and login not in table
     assert post(ds, {**fields, "verdict": "4:own_words"}, cookies).status_code == 303
     listed = runner.invoke(cli, ["review", "--list", "dismissed", "--db", str(small_db)]).output
     assert re.search(r"^\s+4\s+dismissed", listed, re.M)
