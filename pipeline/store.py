@@ -24,6 +24,10 @@ Schema history (``PRAGMA user_version``):
    re-detection, so verdicts live in their own table, keyed by what a finding
    is (recording, rule, time) rather than by its row id, and are applied again
    to the rebuilt findings in the same transaction.
+4. Why each finding was flagged: ``findings.method`` (``rule``, ``rule+meaning``,
+   ``sound+meaning``, ``meaning``), ``findings.pattern`` (the rule's pattern as written)
+   and ``findings.score`` (the meaning layer's score); ``runs.detection`` says whether the
+   meaning layer ran or why not.  Older databases gain the columns in place (empty).
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ import sqlite_utils
 
 from .textnorm import search_index_text
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 REVIEW_STATUSES = ("unreviewed", "confirmed", "dismissed")
 # A verdict still applies to a rebuilt finding of the same recording and rule
 # (or, after a rule was renamed, the same category) whose start moved by at
@@ -113,6 +117,9 @@ class FindingRow:
     speaker: str | None
     citations: list[dict]
     note: str
+    method: str = "rule"
+    pattern: str | None = None
+    score: float | None = None
 
 
 class Store:
@@ -171,7 +178,7 @@ class Store:
             "id": int, "started_at": str, "finished_at": str, "status": str,
             "tool_version": str, "engine": str, "engine_version": str, "model": str,
             "model_sha256": str, "settings": str, "folder": str,
-            "processed": int, "skipped": int, "failed": int, "findings": int,
+            "processed": int, "skipped": int, "failed": int, "findings": int, "detection": str,
         }, pk="id", if_not_exists=True)
         db["recordings"].create({
             "id": str, "path": str, "file_name": str, "size": int, "mtime": str,
@@ -203,9 +210,14 @@ class Store:
             "category": str, "severity": str, "matched_text": str, "quote": str,
             "start": float, "end": float, "confidence": float, "speaker": str,
             "citations": str, "note": str, "review_status": str, "run_id": int,
+            "method": str, "pattern": str, "score": float,
         }, pk="id", if_not_exists=True, foreign_keys=[
             ("recording_id", "recordings", "id"), ("segment_id", "segments", "id"),
             ("run_id", "runs", "id")], defaults={"review_status": "unreviewed"})
+        for table, col, kind in (("findings", "method", "text"), ("findings", "pattern", "text"),
+                                 ("findings", "score", "real"), ("runs", "detection", "text")):
+            if col not in db[table].columns_dict:  # schema 4 on an older database
+                db.conn.execute(f"alter table {table} add column {col} {kind}")
         db["finding_reviews"].create({
             "id": int, "recording_id": str, "rule_id": str, "category": str, "start": float,
             "end": float, "quote": str, "status": str, "note": str, "reviewed_at": str,
@@ -392,11 +404,12 @@ class Store:
                          run_id: int | None) -> None:
         self.conn.executemany(
             "insert into findings (recording_id, segment_id, rule_id, category, severity,"
-            " matched_text, quote, start, end, confidence, speaker, citations, note, run_id)"
-            " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " matched_text, quote, start, end, confidence, speaker, citations, note, run_id,"
+            " method, pattern, score) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(sha, seg_ids.get(f.segment_idx) if f.segment_idx is not None else None, f.rule_id,
               f.category, f.severity, f.matched_text, f.quote, f.start, f.end, f.confidence,
-              f.speaker, json.dumps(f.citations, ensure_ascii=False), f.note, run_id)
+              f.speaker, json.dumps(f.citations, ensure_ascii=False), f.note, run_id,
+              f.method, f.pattern, f.score)
              for f in findings])
 
     def replace_findings(self, sha: str, findings: list[FindingRow], run_id: int | None) -> None:
