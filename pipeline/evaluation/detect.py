@@ -195,22 +195,30 @@ def _eval_detect(corpus: tuple[Path, ...], fixtures_db: Path | None, audio: bool
     import click
 
     from .corpora import real_rows, synthetic_rows
-    from .detect_measures import acceptance, false_alarms, format_false_alarms, format_real, score_real
+    from .detect_measures import (
+        acceptance,
+        false_alarms,
+        format_cross_validated,
+        format_false_alarms,
+        format_real,
+        score_real,
+    )
     from .ordinary import CorpusError, ordinary_sentences
 
     detectors = _detectors()
     best = detectors.get("rules + meaning", detectors["rules only"])
     real = real_rows()
     blind = {}
-    for split, title in (("test", "BLIND real test split (frozen; never tuned on)"),
-                         ("dev", "real dev split (thresholds were chosen on it)")):
-        rows = [r for r in real if r.split == split]
-        if rows:
-            systems = {name: score_real(d, rows) for name, d in detectors.items()}
-            if split == "test":
-                blind = systems[next(reversed(systems))]
-            click.echo(format_real(f"{title}: {len(rows)} rows", systems, errors))
-            click.echo()
+    rows = [r for r in real if r.split == "test"]
+    if rows:
+        systems = {name: score_real(d, rows) for name, d in detectors.items()}
+        blind = systems[next(reversed(systems))]
+        click.echo(format_real(f"BLIND real test split (frozen; never trained or tuned on): {len(rows)} rows",
+                               systems, errors))
+        click.echo()
+    if "rules + meaning" in detectors:
+        click.echo(format_cross_validated(detectors["rules + meaning"]))
+        click.echo()
     fa_best = {}
     if ordinary:
         try:

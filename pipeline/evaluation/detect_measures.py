@@ -29,7 +29,7 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
     d = 1 + z * z / n
     c = p + z * z / (2 * n)
     r = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
-    return ((c - r) / d, (c + r) / d)
+    return (max(0.0, (c - r) / d), min(1.0, (c + r) / d))
 
 
 @dataclass
@@ -157,6 +157,23 @@ def format_false_alarms(title: str, systems: dict[str, dict[str, FalseAlarms]], 
                              f"{', '.join(f'{r} {n}' for r, n in fa.by_rule.most_common(5))}):")
                 for score, rule, method, text in fa.worst[:worst]:
                     lines.append(f"    {score:.2f} {rule} ({method}): {text[:100]}")
+    return "\n".join(lines)
+
+
+def format_cross_validated(detector: Detector) -> str:
+    """The figures the thresholds were chosen on (train-detect's cross-validation over the
+    real train and dev rows), as the bundled manifest records them.  The dev rows are in the
+    shipped head's training data, so scoring them again here would measure nothing."""
+    m = detector.meaning.manifest if detector.meaning else {}
+    cv = m.get("cross_validated") or {}
+    lines = [f"real train+dev rows, {cv.get('folds', '?')}-fold cross-validation by source document "
+             f"(make train-detect, {m.get('version', '?')}; the thresholds were chosen on these)"]
+    for lang in ("zh", "en"):
+        f = cv.get(lang) or {}
+        lines.append(f"  {lang}: precision {f.get('precision', '-')}, recall {f.get('recall', '-')}, "
+                     f"found-by-meaning threshold {f.get('alone_at', '-')}, "
+                     f"false alarms {f.get('false_alarms', '-')} in {f.get('calibration_sentences', '-')} "
+                     "ordinary calibration sentences")
     return "\n".join(lines)
 
 
