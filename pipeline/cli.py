@@ -147,6 +147,8 @@ def transcribe(folder, db_path, engine, model, language, device, threads, worker
         click.echo("\nInterrupted: finished recordings are saved; run again to continue.", err=True)
         sys.exit(130)
     click.echo(summary.line() + f", call-pattern findings {summary.pattern_findings}")
+    if summary.detection_notice:
+        click.echo(f"note: {summary.detection_notice}", err=True)
     if summary.workers:
         from .scale.ray_executor import describe_workers
 
@@ -238,16 +240,20 @@ def detect(db_path, rules, jurisdiction):
 
     Call-pattern findings (night calls, daily caps...) are recomputed as well.
     """
+    from .detect import Detector
     from .flow import FlowError, redetect
     from .store import StoreError
 
     if not db_path.exists():
         raise click.ClickException(f"database not found: {db_path}")
+    detector = Detector(rule_paths=list(rules))
     try:
-        n, total = redetect(db_path, list(rules), jurisdiction)
+        n, total = redetect(db_path, list(rules), jurisdiction, detector=detector)
     except (FlowError, StoreError) as e:
         raise click.ClickException(str(e)) from e
     click.echo(f"re-scanned {n} recordings: {total} findings")
+    if detector.meaning_notice:
+        click.echo(f"note: {detector.meaning_notice}", err=True)
 
 
 @cli.command("import-calls")
@@ -290,9 +296,12 @@ def scan_text(source, db_path, rules):
     from .textscan import read_messages, scan
 
     messages = read_messages(source.read())
-    findings = scan(messages, Detector(rule_paths=list(rules)))
+    detector = Detector(rule_paths=list(rules))
+    findings = scan(messages, detector)
     for f in findings:
         click.echo(json.dumps(f, ensure_ascii=False))
+    if detector.meaning_notice:
+        click.echo(f"note: {detector.meaning_notice}", err=True)
     if db_path is not None:
         from . import callstore
         from .flow import FlowError, run_lock
@@ -497,9 +506,11 @@ def _register_extras() -> None:
     """Commands defined next to the code they drive (kept out of this thin face)."""
     from .evaluation.asr import eval_asr_command
     from .evaluation.detect import eval_detect_command
+    from .evaluation.train_detect import train_detect_command
 
     cli.add_command(eval_asr_command)
     cli.add_command(eval_detect_command)
+    cli.add_command(train_detect_command)
 
 
 _register_extras()

@@ -126,7 +126,8 @@ def _finding_row(f: Finding) -> FindingRow:
     return FindingRow(segment_idx=f.ref, rule_id=f.rule_id, category=f.category,
                       severity=f.severity, matched_text=f.matched_text, quote=f.quote,
                       start=f.start, end=f.end, confidence=f.confidence, speaker=f.speaker,
-                      citations=f.citations, note=f.note)
+                      citations=f.citations, note=f.note, method=f.method, pattern=f.pattern,
+                      score=f.score)
 
 
 class FileWork:

@@ -74,6 +74,7 @@ class Summary:
     # wall seconds per stage (ingest, normalise, transcribe, detect, store), for benchmarks
     stage_seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     workers: list[dict] = field(default_factory=list)  # per-worker throughput (Ray executor)
+    detection_notice: str | None = None  # why the meaning layer did not run, when it did not
 
     def line(self) -> str:
         return (f"processed {self.processed}, skipped {self.skipped} (already done), "
@@ -193,8 +194,9 @@ class Pipeline(FileWork):
         run_id = store.start_run(tool_version=__version__, engine=self.options.engine,
                                  model=self.options.model or models.BUNDLED_MODEL,
                                  folder=ingest.display_path(Path(folder).resolve()),
-                                 settings=self.settings())
+                                 settings=self.settings(), detection=self.detector.describe())
         summary.run_id = run_id
+        summary.detection_notice = self.detector.meaning_notice
         bar = tqdm(paths, unit="file", disable=not progress, file=sys.stderr,
                    desc="transcribing")
         say = (lambda m: bar.write(m, file=sys.stderr)) if progress else self.log
@@ -313,18 +315,19 @@ def analyse_calls(store: Store, jurisdiction: str | None = None, run_id: int | N
 
 
 def redetect(db_path: Path, rules: list[Path] | None = None,
-             jurisdiction: str | None = None) -> tuple[int, int]:
+             jurisdiction: str | None = None, detector: Detector | None = None) -> tuple[int, int]:
     """Re-run detection on stored transcripts (after a rule change); no re-transcription.
 
     Returns (recordings re-scanned, findings); call-pattern findings are recomputed too.
     """
-    detector = Detector(rule_paths=rules)
+    detector = detector or Detector(rule_paths=rules)
     with run_lock(db_path):
         store = Store(db_path)
         try:
             run_id = store.start_run(tool_version=__version__, engine="(detect only)",
                                      settings={"rules": detector.pack.sources,
-                                               "jurisdiction": jurisdiction})
+                                               "jurisdiction": jurisdiction},
+                                     detection=detector.describe())
             recs = store.conn.execute(
                 "select id, language from recordings where status = 'done'").fetchall()
             total = 0

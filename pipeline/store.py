@@ -28,6 +28,10 @@ Schema history (``PRAGMA user_version``):
    command line's user) and ``finding_reviews.reason`` (``own_words``: the
    borrower repeating a threat), so a verdict given in the browser says who
    and why.  Older tables gain the two columns in place (``alter table``).
+5. Why each finding was flagged: ``findings.method`` (``rule``, ``rule+meaning``,
+   ``sound+meaning``, ``meaning``), ``findings.pattern`` (the rule's pattern as written)
+   and ``findings.score`` (the meaning layer's score); ``runs.detection`` says whether the
+   meaning layer ran or why not.  Older databases gain the columns in place (empty).
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ import sqlite_utils
 
 from .textnorm import search_index_text
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 REVIEW_STATUSES = ("unreviewed", "confirmed", "dismissed")
 # Why a finding was dismissed, when a reason has a name: ``own_words`` is the
 # borrower repeating (or quoting) the collector, the most common false finding.
@@ -123,6 +127,9 @@ class FindingRow:
     speaker: str | None
     citations: list[dict]
     note: str
+    method: str = "rule"
+    pattern: str | None = None
+    score: float | None = None
 
 
 class Store:
@@ -181,7 +188,7 @@ class Store:
             "id": int, "started_at": str, "finished_at": str, "status": str,
             "tool_version": str, "engine": str, "engine_version": str, "model": str,
             "model_sha256": str, "settings": str, "folder": str,
-            "processed": int, "skipped": int, "failed": int, "findings": int,
+            "processed": int, "skipped": int, "failed": int, "findings": int, "detection": str,
         }, pk="id", if_not_exists=True)
         db["recordings"].create({
             "id": str, "path": str, "file_name": str, "size": int, "mtime": str,
@@ -213,9 +220,14 @@ class Store:
             "category": str, "severity": str, "matched_text": str, "quote": str,
             "start": float, "end": float, "confidence": float, "speaker": str,
             "citations": str, "note": str, "review_status": str, "run_id": int,
+            "method": str, "pattern": str, "score": float,
         }, pk="id", if_not_exists=True, foreign_keys=[
             ("recording_id", "recordings", "id"), ("segment_id", "segments", "id"),
             ("run_id", "runs", "id")], defaults={"review_status": "unreviewed"})
+        for table, col, kind in (("findings", "method", "text"), ("findings", "pattern", "text"),
+                                 ("findings", "score", "real"), ("runs", "detection", "text")):
+            if col not in db[table].columns_dict:  # schema 4 on an older database
+                db.conn.execute(f"alter table {table} add column {col} {kind}")
         db["finding_reviews"].create({
             "id": int, "recording_id": str, "rule_id": str, "category": str, "start": float,
             "end": float, "quote": str, "status": str, "note": str, "reviewed_at": str,
@@ -407,11 +419,12 @@ class Store:
                          run_id: int | None) -> None:
         self.conn.executemany(
             "insert into findings (recording_id, segment_id, rule_id, category, severity,"
-            " matched_text, quote, start, end, confidence, speaker, citations, note, run_id)"
-            " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " matched_text, quote, start, end, confidence, speaker, citations, note, run_id,"
+            " method, pattern, score) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(sha, seg_ids.get(f.segment_idx) if f.segment_idx is not None else None, f.rule_id,
               f.category, f.severity, f.matched_text, f.quote, f.start, f.end, f.confidence,
-              f.speaker, json.dumps(f.citations, ensure_ascii=False), f.note, run_id)
+              f.speaker, json.dumps(f.citations, ensure_ascii=False), f.note, run_id,
+              f.method, f.pattern, f.score)
              for f in findings])
 
     def replace_findings(self, sha: str, findings: list[FindingRow], run_id: int | None) -> None:

@@ -61,15 +61,16 @@ def read_messages(text: str) -> list[Message]:
 def scan(messages: list[Message], detector: Detector) -> list[dict]:
     """Findings as plain dicts: the audio finding fields, with message date/number/ref."""
     out = []
-    for m in messages:
-        for f in detector.detect_one(TimedText(m.text, ref=m.ref)):
-            if f.category == "identification":  # a signal for calls, not a finding
-                continue
-            d = asdict(f)
-            d.pop("ref")
-            d.pop("start")
-            d.pop("end")
-            d.update(message=m.text, sent_at=m.sent_at, number=m.number, source=m.ref,
-                     start=m.sent_at, end=m.sent_at)
-            out.append(d)
+    # one batch: the meaning layer embeds the whole export at once
+    for f in detector.detect([TimedText(m.text, ref=i) for i, m in enumerate(messages)]):
+        m = messages[f.ref]
+        if f.category == "identification":  # a signal for calls, not a finding
+            continue
+        d = asdict(f)
+        d.pop("ref")
+        d.pop("start")
+        d.pop("end")
+        d.update(message=m.text, sent_at=m.sent_at, number=m.number, source=m.ref,
+                 start=m.sent_at, end=m.sent_at)
+        out.append(d)
     return out

@@ -6,7 +6,9 @@ from pipeline.detect.rules import RuleError
 
 @pytest.fixture(scope="module")
 def detector():
-    return Detector()
+    """The rule engine alone: these tests pin what the rules match (the meaning layer that
+    may overrule them is tested in test_detect_meaning.py and test_detect_combine.py)."""
+    return Detector(meaning=None)
 
 
 def cats(detector, text):
@@ -66,8 +68,8 @@ def test_new_phrase_needs_only_a_data_file(tmp_path):
         "rules:\n  - id: LOCAL_SMS_BOMB\n    category: frequency\n    severity: medium\n"
         "    citations: [NIFA2018_16]\n    patterns: ['短信轰炸']\n",
         encoding="utf-8")
-    base = Detector()
-    grown = Detector(load_rules([extra]))
+    base = Detector(meaning=None)
+    grown = Detector(load_rules([extra]), meaning=None)
     assert cats(base, "你这个臭虫，等着短信轰炸吧") == set()
     assert cats(grown, "你这个臭虫，等着短信轰炸吧") == {"insult", "frequency"}
 
@@ -106,7 +108,7 @@ def test_labelled_corpus_meets_the_bar_per_category():
 
     items = read_corpus(Path(__file__).parent / "data" / "detect_corpus.jsonl")
     assert len(items) >= 400
-    scores = score_items(Detector(), items)
+    scores = score_items(Detector(meaning=None), items)
     low = {c: (round(s.precision, 3), round(s.recall, 3)) for c, s in scores.items()
            if s.precision < 0.9 or s.recall < 0.9}
     assert not low, low

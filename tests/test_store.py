@@ -2,7 +2,7 @@ import sqlite3
 
 import pytest
 
-from pipeline.store import FindingRow, SegmentRow, Store
+from pipeline.store import SCHEMA_VERSION, FindingRow, SegmentRow, Store
 from pipeline.textnorm import search_query
 
 
@@ -191,6 +191,6 @@ def test_schema_3_reviews_gain_who_and_why(tmp_path):
     c.commit()
     c.close()
     s = Store(p)
-    assert s.conn.execute("pragma user_version").fetchone()[0] == 4
+    assert s.conn.execute("pragma user_version").fetchone()[0] == SCHEMA_VERSION
     assert s.conn.execute("select note, reviewed_by, reason from finding_reviews").fetchall() == [
         ("kept", None, None)]

@@ -7,55 +7,23 @@ a start/end time that can be played and cut as a clip.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import bisect
 from pathlib import Path
 
 from .. import textnorm
+from .combine import combine
+from .findings import REVIEW_NOTE, Finding, TimedText, TimedWord  # noqa: F401 (public names)
+from .meaning import MeaningLayer, MeaningUnavailable, shared_meaning
 from .quote import quote_around, quote_in_text, word_spans
 from .rules import CLAUSE_BREAK, RulePack, load_rules
 
-REVIEW_NOTE = "possible violation — for human review"
 NEGATION_WINDOW = 12  # characters before a match searched for a negation
+# Bounds for pathological input (a 1 MB "message", the same word 500,000 times): real
+# utterances are a few hundred characters; findings past these add nothing a reviewer can use.
+MAX_SCAN_CHARS = 50_000  # an utterance is scanned in its first 50,000 characters
+MAX_HITS_PER_RULE = 25  # findings of one rule in one utterance
 SOUND_CONFIDENCE = 0.6  # a match found only by pronunciation is less certain
 SOUND_NOTE = "matched by pronunciation (the transcript may have misheard the words)"
-
-
-@dataclass
-class TimedWord:
-    start: float
-    end: float
-    text: str
-    probability: float | None = None
-
-
-@dataclass
-class TimedText:
-    """One utterance: a transcript segment, an SMS, a chat line."""
-
-    text: str
-    start: float | None = None
-    end: float | None = None
-    words: list[TimedWord] = field(default_factory=list)
-    speaker: str | None = None
-    language: str | None = None
-    ref: object = None  # caller's handle (segment index, message id), returned untouched
-
-
-@dataclass
-class Finding:
-    rule_id: str
-    category: str
-    severity: str
-    matched_text: str
-    quote: str
-    start: float | None
-    end: float | None
-    confidence: float | None
-    speaker: str | None
-    citations: list[dict]
-    ref: object = None
-    note: str = REVIEW_NOTE
-    by_sound: bool = False
 
 
 def _folded_with_map(u: TimedText) -> tuple[str, list[int]]:
@@ -91,13 +59,16 @@ def _quote(u: TimedText, text: str, idx: list[int], s: int, e: int) -> str:
     return quote_in_text(u.text, text, s, e)
 
 
-def _clause(text: str, start: int, end: int) -> tuple[int, int]:
-    a = start
-    while a > 0 and text[a - 1] not in CLAUSE_BREAK:
-        a -= 1
-    b = end
-    while b < len(text) and text[b] not in CLAUSE_BREAK:
-        b += 1
+def _clause(breaks: list[int], length: int, start: int, end: int) -> tuple[int, int]:
+    """The clause around text[start:end], from the sorted positions of clause marks.
+
+    Found by bisection, not by walking the text: a line with thousands of matches and no
+    punctuation (junk, a pasted export) must not cost the square of its length.
+    """
+    i = bisect.bisect_left(breaks, start)
+    a = breaks[i - 1] + 1 if i > 0 else 0
+    j = bisect.bisect_left(breaks, end)
+    b = breaks[j] if j < len(breaks) else length
     return a, b
 
 
@@ -112,16 +83,43 @@ def _language_ok(rule_lang: str | None, text: str, lang: str | None) -> bool:
 
 
 class Detector:
-    """Applies a rule pack to utterances.  Stateless after construction."""
+    """Applies a rule pack, and the meaning layer when it loads, to utterances.
 
-    def __init__(self, pack: RulePack | None = None, rule_paths: list[Path] | None = None):
+    ``meaning="auto"`` loads the bundled meaning layer (``pipeline/detect/meaning.py``);
+    when it cannot load, detection runs on rules alone and ``meaning_notice`` says why in
+    one line, for the run summary and the ``runs`` table.  ``meaning=None`` is rules only.
+    Stateless after construction.
+    """
+
+    def __init__(self, pack: RulePack | None = None, rule_paths: list[Path] | None = None,
+                 meaning: MeaningLayer | str | None = "auto"):
         self.pack = pack or load_rules(rule_paths)
+        self.meaning_notice: str | None = None
+        if meaning == "auto":
+            try:
+                meaning = shared_meaning()
+            except MeaningUnavailable as e:
+                meaning, self.meaning_notice = None, f"meaning layer off ({e}); detection used rules only"
+        self.meaning: MeaningLayer | None = meaning if isinstance(meaning, MeaningLayer) else None
+
+    def describe(self) -> str:
+        """What detected, for the run record: rules alone, or rules and the meaning layer."""
+        if self.meaning is None:
+            return "rules only" + (f" ({self.meaning_notice})" if self.meaning_notice else "")
+        return f"rules + {self.meaning.describe()}"
 
     def detect_one(self, u: TimedText) -> list[Finding]:
+        return self.detect([u])
+
+    def rule_findings(self, u: TimedText) -> list[Finding]:
+        """What the rules alone find in one utterance."""
         text, owners = _folded_with_map(u)
+        text, owners = text[:MAX_SCAN_CHARS], owners[:MAX_SCAN_CHARS]
         sounds = textnorm.sound_key(text) if textnorm.has_cjk(text) else None
+        breaks = [k for k, c in enumerate(text) if c in CLAUSE_BREAK]
         findings: list[Finding] = []
         taken: dict[str, list[tuple[int, int]]] = {}
+        cancelled: dict[str, bool] = {}
         for rule in self.pack.rules:
             if not _language_ok(rule.language, text, u.language):
                 continue
@@ -129,26 +127,32 @@ class Detector:
             if sounds is not None and rule.sound_patterns:
                 passes.append((rule.sound_patterns, sounds, True))
             for patterns, haystack, by_sound in passes:
-                for pattern in patterns:
+                sources = rule.sound_sources if by_sound else rule.sources
+                for k, pattern in enumerate(patterns):
                     for m in pattern.finditer(haystack):
+                        if len(taken.get(rule.id, ())) >= MAX_HITS_PER_RULE:
+                            break
                         s, e = m.span()
                         if e <= s or (by_sound and self._excluded(text[s:e])):
                             continue
-                        if not self._accept(rule, text, s, e, taken):
+                        if not self._accept(rule, text, breaks, s, e, taken, cancelled):
                             continue
-                        findings.append(self._finding(u, rule, text, owners, s, e, by_sound))
+                        f = self._finding(u, rule, text, owners, s, e, by_sound)
+                        f.pattern = sources[k] if k < len(sources) else None
+                        findings.append(f)
         return findings
 
     def _excluded(self, matched: str) -> bool:
         """Everyday words that sound like a trigger word (老来 ~ 老赖) never match by sound."""
         return any(w in matched for w in self.pack.sound_exclusions)
 
-    def _accept(self, rule, text: str, s: int, e: int, taken: dict) -> bool:
+    def _accept(self, rule, text: str, breaks: list[int], s: int, e: int, taken: dict,
+                cancelled: dict[str, bool]) -> bool:
         """Filter a raw match: overlap with an earlier hit, negation, reported speech, question."""
         spans = taken.setdefault(rule.id, [])
         if any(s < b and a < e for a, b in spans):
             return False  # same rule, overlapping hit: one finding
-        ca, cb = _clause(text, s, e)
+        ca, cb = _clause(breaks, len(text), s, e)
         # the window runs into the match: "不会让您转到个人账户" may match from "会"
         # by sound, and a gap pattern may hold the negation ("银行卡不会被冻结")
         before = text[max(ca, s - NEGATION_WINDOW):e]
@@ -160,8 +164,11 @@ class Detector:
             return False
         if rule.skip_questions and not rhetorical and text[cb:cb + 1] in ("?", "？"):
             return False
-        if any(p.search(text) for p in rule.unless):
-            return False
+        if rule.unless:  # context that cancels the rule: looked for once per rule and text
+            if rule.id not in cancelled:
+                cancelled[rule.id] = any(p.search(text) for p in rule.unless)
+            if cancelled[rule.id]:
+                return False
         spans.append((s, e))
         return True
 
@@ -195,7 +202,24 @@ class Detector:
         )
 
     def detect(self, utterances: list[TimedText]) -> list[Finding]:
+        """Findings for a batch (a recording's segments, a message export), in order.
+
+        The meaning layer embeds the whole batch once, so a recording costs one pass.
+        """
+        hits = [self.rule_findings(u) for u in utterances]
+        if self.meaning is None:
+            return [f for fs in hits for f in fs]
+        judgements = self.meaning.judge([u.text for u in utterances])
         out: list[Finding] = []
-        for u in utterances:
-            out += self.detect_one(u)
+        for u, fs, j in zip(utterances, hits, judgements, strict=True):
+            out += combine(u, fs, j, self.meaning.policy, self._category_citations)
         return out
+
+    def _category_citations(self, category: str, language: str) -> list[dict]:
+        """Citations for a finding no rule made: those of the rules of its category."""
+        seen: dict[str, dict] = {}
+        for r in self.pack.rules:
+            if r.category == category and r.language in (None, language):
+                for c in r.citations:
+                    seen.setdefault(c.get("id", str(c)), c)
+        return list(seen.values())

@@ -40,6 +40,8 @@ class Rule:
     sound_patterns: list[re.Pattern] = field(default_factory=list)  # homophone-tolerant copies
     unless: list[re.Pattern] = field(default_factory=list)  # context that cancels a match
     use_negations: bool = True
+    sources: list[str] = field(default_factory=list)  # each pattern as written in the rule file
+    sound_sources: list[str] = field(default_factory=list)  # the same, for sound_patterns
 
 
 @dataclass
@@ -130,13 +132,14 @@ def load_rules(paths: list[Path] | None = None, include_default: bool = True) ->
         if r["category"] not in categories:
             raise RuleError(f"{where}: unknown category {r['category']!r}")
         gap = int(r.get("gap", DEFAULT_GAP))
-        compiled, sounds = [], []
+        compiled, sounds, sound_sources = [], [], []
         for pat in r["patterns"]:
             expanded = _expand(str(pat), lexicons, gap, where)
             try:
                 compiled.append(re.compile(expanded, re.IGNORECASE))
                 if r.get("homophones", True) and has_cjk(expanded):
                     sounds.append(re.compile(sound_key(expanded), re.IGNORECASE))
+                    sound_sources.append(str(pat))
             except re.error as e:
                 raise RuleError(f"{where}: bad pattern {pat!r}: {e}") from e
         unless = []
@@ -166,6 +169,8 @@ def load_rules(paths: list[Path] | None = None, include_default: bool = True) ->
             sound_patterns=sounds,
             unless=unless,
             use_negations=bool(r.get("use_negations", True)),
+            sources=[str(p) for p in r["patterns"]],
+            sound_sources=sound_sources,
         ))
     return RulePack(rules, categories, negations, reported, [str(p) for p in all_paths],
                     sound_exclusions, rhetorical,

@@ -1,0 +1,192 @@
+"""The figures issue 13 is judged by: abuse vs not on real text, and false alarms on
+ordinary speech, each for rules alone and for rules with the meaning layer.
+
+* **Real split** (``corpora/detect``, frozen ``split.json``): per language, is the sentence
+  flagged with any abuse category?  Precision and recall with 95% Wilson intervals (the
+  sets are small, so the interval matters as much as the point), then per category.
+* **Ordinary speech** (the ``eval`` half of ``pipeline/data/eval/ordinary.yaml``): abuse
+  findings per 1,000 sentences, per language, with the worst offenders listed.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+
+from ..detect import Detector, Finding, TimedText
+from .corpora import ABUSE_CATEGORIES, Row
+from .ordinary import Sentence
+
+ACCEPT_PRECISION, ACCEPT_RECALL, ACCEPT_FALSE_ALARMS = 0.90, 0.85, 1.0
+
+
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95% interval for a proportion k/n (Wilson score), honest for small n."""
+    if n == 0:
+        return (0.0, 1.0)
+    p = k / n
+    d = 1 + z * z / n
+    c = p + z * z / (2 * n)
+    r = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))
+    return (max(0.0, (c - r) / d), min(1.0, (c + r) / d))
+
+
+@dataclass
+class Binary:
+    tp: int = 0
+    fp: int = 0
+    fn: int = 0
+    tn: int = 0
+    errors: list[tuple[str, str, str]] = field(default_factory=list)
+
+    @property
+    def precision(self) -> float:
+        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
+
+    @property
+    def recall(self) -> float:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
+
+    def line(self, name: str) -> str:
+        plo, phi = wilson(self.tp, self.tp + self.fp)
+        rlo, rhi = wilson(self.tp, self.tp + self.fn)
+        return (f"{name:<26}{self.precision:>6.3f} [{plo:.2f}-{phi:.2f}]{self.recall:>7.3f} "
+                f"[{rlo:.2f}-{rhi:.2f}]{self.tp:>5}{self.fp:>5}{self.fn:>5}{self.tn:>6}")
+
+
+HEADER = f"{'':<26}{'precision [95% CI]':>19}{'recall [95% CI]':>20}{'tp':>4}{'fp':>5}{'fn':>5}{'tn':>6}"
+
+
+def _utterances(texts: list[tuple[str, str]]) -> list[TimedText]:
+    return [TimedText(t, language=lang, ref=i) for i, (t, lang) in enumerate(texts)]
+
+
+def findings_by_item(detector: Detector, texts: list[tuple[str, str]]) -> list[list[Finding]]:
+    out: list[list[Finding]] = [[] for _ in texts]
+    for f in detector.detect(_utterances(texts)):
+        out[f.ref].append(f)
+    return out
+
+
+def score_real(detector: Detector, rows: list[Row]) -> dict[str, dict[str, Binary]]:
+    """Per language: {"abuse": Binary, <category>: Binary...} for the given rows."""
+    found = findings_by_item(detector, [(r.text, r.language) for r in rows])
+    out: dict[str, dict[str, Binary]] = {}
+    for r, fs in zip(rows, found, strict=True):
+        got = {f.category for f in fs} & set(ABUSE_CATEGORIES)
+        want = r.categories & set(ABUSE_CATEGORIES)
+        per = out.setdefault(r.language, {k: Binary() for k in ("abuse", *ABUSE_CATEGORIES)})
+        for key, g, w in [("abuse", bool(got), bool(want))] + [(c, c in got, c in want)
+                                                                for c in ABUSE_CATEGORIES]:
+            b = per[key]
+            if g and w:
+                b.tp += 1
+            elif g:
+                b.fp += 1
+                b.errors.append(("FP", r.id, r.text))
+            elif w:
+                b.fn += 1
+                b.errors.append(("FN", r.id, r.text))
+            else:
+                b.tn += 1
+    return out
+
+
+@dataclass
+class FalseAlarms:
+    sentences: int = 0
+    flagged: int = 0
+    worst: list[tuple[float, str, str, str]] = field(default_factory=list)  # score, rule, method, text
+    by_rule: Counter = field(default_factory=Counter)
+
+    @property
+    def per_1000(self) -> float:
+        return 1000 * self.flagged / self.sentences if self.sentences else 0.0
+
+
+def false_alarms(detector: Detector, sentences: list[Sentence]) -> dict[str, FalseAlarms]:
+    found = findings_by_item(detector, [(s.text, s.language) for s in sentences])
+    out: dict[str, FalseAlarms] = {}
+    for s, fs in zip(sentences, found, strict=True):
+        fa = out.setdefault(s.language, FalseAlarms())
+        fa.sentences += 1
+        abuse = [f for f in fs if f.category in ABUSE_CATEGORIES]
+        if abuse:
+            fa.flagged += 1
+            for f in abuse:
+                fa.by_rule[f.rule_id] += 1
+            top = max(abuse, key=lambda f: f.score or 0.0)
+            fa.worst.append((top.score or 0.0, top.rule_id, top.method, f"[{s.source}] {s.text}"))
+    for fa in out.values():
+        fa.worst.sort(key=lambda w: -w[0])
+    return out
+
+
+def format_real(title: str, systems: dict[str, dict[str, dict[str, Binary]]], errors: int = 0) -> str:
+    """One table per language: abuse vs not and each category, for each system."""
+    lines = [title]
+    langs = sorted({lang for per in systems.values() for lang in per})
+    for lang in langs:
+        for name, per in systems.items():
+            if lang not in per:
+                continue
+            a = per[lang]["abuse"]
+            n_pos, n_neg = a.tp + a.fn, a.fp + a.tn
+            lines += ["", f"  {lang} — {name} ({n_pos} abuse, {n_neg} not)", "  " + HEADER,
+                      "  " + a.line("abuse vs not")]
+            for c in ABUSE_CATEGORIES:
+                b = per[lang][c]
+                if b.tp + b.fn + b.fp:
+                    lines.append("  " + b.line(f"  {c}"))
+            if errors:
+                for kind, ident, text in per[lang]["abuse"].errors[:errors]:
+                    lines.append(f"    {kind} {ident}: {text[:110]}")
+    return "\n".join(lines)
+
+
+def format_false_alarms(title: str, systems: dict[str, dict[str, FalseAlarms]], worst: int = 10) -> str:
+    lines = [title, f"  {'':<22}{'language':>9}{'sentences':>11}{'flagged':>9}{'per 1,000':>11}"]
+    for name, per in systems.items():
+        for lang, fa in sorted(per.items()):
+            lines.append(f"  {name:<22}{lang:>9}{fa.sentences:>11}{fa.flagged:>9}{fa.per_1000:>11.2f}")
+    for name, per in systems.items():
+        for lang, fa in sorted(per.items()):
+            if fa.worst and worst:
+                lines.append(f"  worst offenders, {name}, {lang} (by score; rules: "
+                             f"{', '.join(f'{r} {n}' for r, n in fa.by_rule.most_common(5))}):")
+                for score, rule, method, text in fa.worst[:worst]:
+                    lines.append(f"    {score:.2f} {rule} ({method}): {text[:100]}")
+    return "\n".join(lines)
+
+
+def format_cross_validated(detector: Detector) -> str:
+    """The figures the thresholds were chosen on (train-detect's cross-validation over the
+    real train and dev rows), as the bundled manifest records them.  The dev rows are in the
+    shipped head's training data, so scoring them again here would measure nothing."""
+    m = detector.meaning.manifest if detector.meaning else {}
+    cv = m.get("cross_validated") or {}
+    lines = [f"real train+dev rows, {cv.get('folds', '?')}-fold cross-validation by source document "
+             f"(make train-detect, {m.get('version', '?')}; the thresholds were chosen on these)"]
+    for lang in ("zh", "en"):
+        f = cv.get(lang) or {}
+        lines.append(f"  {lang}: precision {f.get('precision', '-')}, recall {f.get('recall', '-')}, "
+                     f"found-by-meaning threshold {f.get('alone_at', '-')}, "
+                     f"false alarms {f.get('false_alarms', '-')} in {f.get('calibration_sentences', '-')} "
+                     "ordinary calibration sentences")
+    return "\n".join(lines)
+
+
+def acceptance(blind: dict[str, dict[str, Binary]],
+               ordinary: dict[str, FalseAlarms]) -> list[tuple[str, bool]]:
+    """The issue's acceptance lines, each with whether it is met."""
+    out = []
+    for lang, per in sorted(blind.items()):
+        a = per["abuse"]
+        out.append((f"blind {lang}: precision {a.precision:.3f} >= {ACCEPT_PRECISION}",
+                    a.precision >= ACCEPT_PRECISION))
+        out.append((f"blind {lang}: recall {a.recall:.3f} >= {ACCEPT_RECALL}", a.recall >= ACCEPT_RECALL))
+    for lang, fa in sorted(ordinary.items()):
+        out.append((f"ordinary {lang}: {fa.per_1000:.2f} abuse findings per 1,000 <= {ACCEPT_FALSE_ALARMS}",
+                    fa.per_1000 <= ACCEPT_FALSE_ALARMS))
+    return out
