@@ -34,6 +34,17 @@ def _language(u: TimedText) -> str:
     return "en"
 
 
+def could_stand_alone(u: TimedText, policy: Policy) -> bool:
+    """Whether a sentence with no rule hit could become a finding found by meaning: long
+    enough, and using a word of collection talk where the policy asks for one.  Sentences
+    that could not are not embedded at all (most of an ordinary call's small talk)."""
+    lang = _language(u)
+    text = (u.text or "").strip()
+    if lang not in policy.alone_at or len(text) < policy.min_chars.get(lang, 0):
+        return False
+    return not policy.alone_needs_cue.get(lang) or policy.has_cue(prepare(text), lang)
+
+
 def combine(u: TimedText, hits: list[Finding], j: Judgement, policy: Policy,
             citations_for: Callable[[str, str], list[dict]]) -> list[Finding]:
     """The findings that stand for one utterance, given its rule hits and its judgement."""
@@ -57,9 +68,7 @@ def combine(u: TimedText, hits: list[Finding], j: Judgement, policy: Policy,
         return kept
     lang = _language(u)
     text = (u.text or "").strip()
-    if j.abuse < policy.alone_at.get(lang, 1.01) or len(text) < policy.min_chars.get(lang, 0):
-        return kept
-    if policy.alone_needs_cue.get(lang) and not policy.has_cue(prepare(text), lang):
+    if j.abuse < policy.alone_at.get(lang, 1.01) or not could_stand_alone(u, policy):
         return kept
     start = u.words[0].start if u.words else u.start
     end = u.words[-1].end if u.words else u.end

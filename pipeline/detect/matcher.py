@@ -11,7 +11,7 @@ import bisect
 from pathlib import Path
 
 from .. import textnorm
-from .combine import combine
+from .combine import combine, could_stand_alone
 from .findings import REVIEW_NOTE, Finding, TimedText, TimedWord  # noqa: F401 (public names)
 from .meaning import MeaningLayer, MeaningUnavailable, shared_meaning
 from .quote import quote_around, quote_in_text, word_spans
@@ -209,10 +209,16 @@ class Detector:
         hits = [self.rule_findings(u) for u in utterances]
         if self.meaning is None:
             return [f for fs in hits for f in fs]
-        judgements = self.meaning.judge([u.text for u in utterances])
+        # Only sentences whose judgement can change something are embedded: those with an
+        # abuse-category rule hit, and those that could be found by meaning alone (long
+        # enough, and using a word of collection talk when the policy asks for one).
+        policy = self.meaning.policy
+        todo = [i for i, (u, fs) in enumerate(zip(utterances, hits, strict=True))
+                if any(f.category in policy.abuse_categories for f in fs) or could_stand_alone(u, policy)]
+        judged = dict(zip(todo, self.meaning.judge([utterances[i].text for i in todo]), strict=True))
         out: list[Finding] = []
-        for u, fs, j in zip(utterances, hits, judgements, strict=True):
-            out += combine(u, fs, j, self.meaning.policy, self._category_citations)
+        for i, (u, fs) in enumerate(zip(utterances, hits, strict=True)):
+            out += combine(u, fs, judged[i], policy, self._category_citations) if i in judged else fs
         return out
 
     def _category_citations(self, category: str, language: str) -> list[dict]:
