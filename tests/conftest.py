@@ -128,3 +128,90 @@ def make_small_db(folder: Path) -> Path:
 @pytest.fixture()
 def small_db(tmp_path) -> Path:
     return make_small_db(tmp_path / "small")
+
+
+# Why each finding was flagged (issue 13): one finding of each method, as detection stores
+# them (schema 5), in two runs: one with the meaning layer, one with rules only.  Written
+# text, not evidence; the patterns are the real rule pack's, as the matcher stores them.
+WHY_CALLS = [
+    # file (a real fixture), number, call time, language, run ("meaning" / "rules"),
+    # [(sentence, finding: (rule, category, severity, matched, method, pattern source, score)
+    #   or None)]
+    ("13812345678_20261102223015.amr", "13812345678", "2026-11-02T22:30:15", "zh", "meaning", [
+        ("你好，我是某某金融的。", None),
+        ("再不还钱我就把这事告诉你家人。",
+         ("ZH_THIRD_PARTY_DISCLOSE", "third_party", "high", "告诉你家人", "rule+meaning",
+          ("ZH_THIRD_PARTY_DISCLOSE", "sources", 0), 0.97)),
+        ("你已经被通记了，警察马上来。",
+         ("ZH_FALSE_LEGAL_JAIL", "false_legal", "high", "通记", "sound+meaning",
+          ("ZH_FALSE_LEGAL_JAIL", "sound_sources", 0), 0.91)),
+        ("你晚上走路最好小心一点，别怪我们没提醒你。",
+         ("MEANING_THREAT_HARM", "threat_harm", "high", None, "meaning", None, 0.96)),
+        ("我们会通过法律途径起诉你。",
+         ("ZH_LEGAL_CLAIM", "legal_claim", "medium", "起诉", "rule",
+          ("ZH_LEGAL_CLAIM", "sources", 0), None)),
+    ]),
+    ("Call recording 13912345678_261103_091500.m4a", "13912345678", "2026-11-03T09:15:00", "zh",
+     "rules", [
+         ("你这个老赖真不要脸。",
+          ("ZH_INSULT_LEXICON", "insult", "high", "老赖", "rule", ("ZH_INSULT_LEXICON", "sources", 0),
+           None)),
+         ("明天你就会被通记。",
+          ("ZH_FALSE_LEGAL_JAIL", "false_legal", "high", "通记", "rule",
+           ("ZH_FALSE_LEGAL_JAIL", "sound_sources", 0), None)),
+     ]),
+    ("+14155550123_2026-11-05_07-45-00.3gp", "+14155550123", "2026-11-05T07:45:00", "en", "meaning", [
+        ("You are a worthless deadbeat.",
+         ("EN_INSULT_PROFANITY", "insult", "high", "deadbeat", "rule+meaning",
+          ("EN_INSULT_PROFANITY", "sources", 0), 0.99)),
+    ]),
+]
+
+
+def make_why_db(folder: Path) -> Path:
+    """A database through the real Store holding one finding of each method (``WHY_CALLS``):
+    ``rule+meaning``, ``sound+meaning`` and ``meaning`` from a run with the meaning layer,
+    ``rule`` from both runs (a legal claim the meaning layer leaves to the rules; an insult
+    and a sound-alike match kept by rules alone when it was off).  Each run's detection line
+    is what the real ``Detector`` says of itself.  Originals are copies of real fixtures."""
+    from pipeline.detect import Detector, load_rules
+    from pipeline.detect.findings import REVIEW_NOTE
+    from pipeline.detect.matcher import SOUND_NOTE
+    from pipeline.store import FindingRow, SegmentRow, Store
+
+    pack = load_rules()
+    rules = {r.id: r for r in pack.rules}
+    folder.mkdir(parents=True, exist_ok=True)
+    db = folder / "why.db"
+    store = Store(db)
+    runs = {"meaning": store.start_run(tool_version="test", engine="(test)",
+                                       detection=Detector().describe()),
+            "rules": store.start_run(tool_version="test", engine="(test)",
+                                     detection=Detector(meaning=None).describe())}
+    for run in runs.values():
+        store.finish_run(run)
+    for name, number, when, lang, run, sentences in WHY_CALLS:
+        dest = folder / name
+        shutil.copyfile(FIXTURES / "audio" / name, dest)
+        sha = sha256_of(dest)
+        store.note_file(sha, str(dest), dest.stat().st_size, "2026-11-29T00:00:00+00:00")
+        segments, findings = [], []
+        for idx, (text, finding) in enumerate(sentences):
+            start, end = 0.5 + idx * 2.0, 2.3 + idx * 2.0
+            segments.append(SegmentRow(idx, start, end, text, words=[(start, end, text, 0.9)]))
+            if finding is None:
+                continue
+            rule_id, category, severity, matched, method, source, score = finding
+            pattern = getattr(rules[source[0]], source[1])[source[2]] if source else None
+            by_sound = method == "sound+meaning" or (method == "rule" and source[1] == "sound_sources")
+            note = f"{REVIEW_NOTE}; {SOUND_NOTE}" if by_sound else REVIEW_NOTE
+            cites = rules.get(rule_id, rules["ZH_THREAT_HARM"]).citations
+            findings.append(FindingRow(
+                idx, rule_id, category, severity, matched or text, text, start + 0.2, end - 0.2,
+                0.8, None, cites, note, method=method, pattern=pattern, score=score))
+        store.save_recording({"id": sha, "path": str(dest), "file_name": name,
+                              "size": dest.stat().st_size, "mtime": "2026-11-29T00:00:00+00:00",
+                              "phone_number": number, "call_time": when, "duration": 12.0,
+                              "language": lang}, segments, findings, runs[run])
+    store.close()
+    return db

@@ -34,6 +34,8 @@ from pipeline.report.pdf import find_browser
 from pipeline.report.subtitles import srt, vtt
 from pipeline.store import FindingRow, SegmentRow, Store
 
+from .conftest import make_why_db
+
 FIXTURES = Path(__file__).parent / "fixtures" / "audio"
 
 
@@ -359,6 +361,9 @@ def test_package_from_the_fixtures(e2e, tmp_path):
                 assert f"[{at(s_start)}]" in html and span(s_start, s_end) in html
             words = re.sub(r"<[^>]+>", "", html)  # the quote is shown with <mark>s in it
             assert matched.strip() in words and utterance.strip() in words
+            # ... and says why it was flagged, in the report's language
+            why = re.search(rf'<tr class="why-row" data-why-for="{fid}">(.*?)</tr>', html, re.S)
+            assert why and labels()[lang]["why"] in why.group(1), (lang, fid)
         stamps = re.findall(r"\[(\d+:\d\d\.\d)\] ", re.sub(r"<[^>]+>", "", html))
         assert stamps and set(stamps) <= {at(r[6]) for r in rows} | {
             at(x) for (x,) in sqlite3.connect(db).execute("select start from segments")}
@@ -377,6 +382,7 @@ def test_package_from_the_fixtures(e2e, tmp_path):
     quoted = [t for (t,) in c.execute("select text from segments")]
     quoted += [t for (t,) in c.execute("select matched_text from findings")]
     quoted += [t for (t,) in c.execute("select text from words where probability < 0.5")]
+    quoted += [t for (t,) in c.execute("select pattern from findings") if t]  # rule data, as code
     quoted += ["Checked by listening to the original"]  # the reviewer's own words
     names = ["XX 催收", "call-evidence", "numbers.yaml", "manifest.json"]
     names += [t for (t,) in c.execute("select file_name from recordings")]
@@ -718,3 +724,102 @@ def test_call_pattern_details_are_worded_in_each_language_and_agree_with_their_c
     assert _pattern_text(zh["pattern_details"], night, zh) == "接通的来电，当地时间 07:45"
     assert _pattern_text(zh["pattern_thresholds"], night, zh) == "21:00–08:00 不应来电"
     assert _pattern_text(en["pattern_thresholds"], night, en) == "no calls 21:00–08:00"
+
+
+# --------------------------------------------------------------- why each finding was flagged
+# rule id -> the report's words, per language (conftest.WHY_CALLS holds the findings)
+WHY = {
+    "ZH_THIRD_PARTY_DISCLOSE": {
+        "en": "Rule ZH_THIRD_PARTY_DISCLOSE matched the words “告诉你家人”; the meaning check agreed"
+              " (meaning score 0.97).",
+        "zh": "规则 ZH_THIRD_PARTY_DISCLOSE 匹配了“告诉你家人”；语义判断同意（语义分数 0.97）。"},
+    "MEANING_THREAT_HARM": {
+        "en": "No rule matched; the sentence as a whole reads as “Threat of harm to person or"
+              " property” (meaning score 0.96); listen to it.",
+        "zh": "没有规则匹配；整句语义判断为“威胁人身安全”（语义分数 0.96），请核听。"},
+    "ZH_LEGAL_CLAIM": {
+        "en": "Rule ZH_LEGAL_CLAIM matched the words “起诉”; the meaning check does not judge this"
+              " kind of finding, so the rule alone decides.",
+        "zh": "规则 ZH_LEGAL_CLAIM 匹配了“起诉”；这类发现项不经语义判断，由规则决定。"},
+    "ZH_INSULT_LEXICON": {
+        "en": "Rule ZH_INSULT_LEXICON matched the words “老赖”; rules alone: the meaning check was"
+              " off for this run.",
+        "zh": "规则 ZH_INSULT_LEXICON 匹配了“老赖”；仅按规则：本次处理未运行语义判断。"},
+    "EN_INSULT_PROFANITY": {
+        "en": "Rule EN_INSULT_PROFANITY matched the words “deadbeat”; the meaning check agreed"
+              " (meaning score 0.99).",
+        "zh": "规则 EN_INSULT_PROFANITY 匹配了“deadbeat”；语义判断同意（语义分数 0.99）。"},
+}
+SOUND = {"en": "Matched by sound: the recording may say something else; listen to it.",
+         "zh": "按读音匹配，录音内容可能不同，请核听。"}
+
+
+def _body_text(html_text: str) -> str:
+    import html as html_lib
+
+    body = re.sub(r"<style>.*?</style>", " ", html_text[html_text.find("<body>") + 1:], flags=re.S)
+    return html_lib.unescape(re.sub(r"<[^>]+>", " ", body.replace("<wbr>", "")))
+
+
+@needs_pdf
+def test_each_finding_says_why_it_was_flagged_in_each_report_and_the_manifest(tmp_path):
+    """One finding of each method (conftest.make_why_db): each report says why in its own
+    language, with the pattern as data and the score; the summary counts what was found by
+    meaning alone; the method section says how the runs detected; the manifest lists each
+    finding's method, pattern and score and each run's detection line."""
+    db = make_why_db(tmp_path / "why")
+    result = build_report(db, tmp_path / "out", Scope(), ReportOptions(make_zip=False))
+    assert result.warnings == [], result.warnings
+    c = sqlite3.connect(db)
+    found = c.execute("select id, rule_id, method, pattern, score, matched_text from findings"
+                      " order by id").fetchall()
+    assert {f[2] for f in found} == {"rule", "rule+meaning", "sound+meaning", "meaning"}
+    quoted = [t for (t,) in c.execute("select text from segments")]
+    quoted += [f[5] for f in found] + [f[3] for f in found if f[3]]
+    names = ["call-evidence", "manifest.json"]
+    names += [t for (t,) in c.execute("select file_name from recordings")]
+    names += [p.name for p in (result.folder / "clips").iterdir()]
+    for lang in ("zh", "en"):
+        page = (result.folder / f"report-{lang}.html").read_text(encoding="utf-8")
+        L = labels()[lang]
+        for fid, rule_id, method, pattern, _score, _matched in found:
+            row = re.search(rf'<tr class="finding-row" data-finding-id="{fid}"[^>]*'
+                            rf'data-method="([^"]+)">(.*?)</tr>\s*<tr class="why-row" data-why-for="{fid}">'
+                            r"(.*?)</tr>", page, re.S)
+            assert row and row.group(1) == method, (lang, fid)
+            why = _body_text(row.group(3))
+            assert why.strip().startswith(L["why"]), (lang, why)
+            if rule_id in WHY:
+                assert WHY[rule_id][lang] in why, (lang, rule_id, why)
+            assert (SOUND[lang] in why) == (rule_id == "ZH_FALSE_LEGAL_JAIL"), (lang, rule_id)
+            if pattern:  # the whole pattern, as written in the rule file, on its own line
+                assert f"{L['why_pattern']}{L['colon']}".strip() in why
+                assert pattern in why, (lang, pattern)
+            else:
+                assert L["why_pattern"] not in why
+            if method == "meaning":  # found by meaning is marked where the category is
+                assert L["why_text"]["badge"]["meaning"] in _body_text(row.group(2))
+        count = re.search(r'<td class="by-meaning-count">(\d+)', page)
+        assert count and count.group(1) == "1"
+        for key in ("detection_meaning", "detection_rules_only"):
+            assert f'<p class="meta detection">{L[key]}</p>' in page, (lang, key)
+        # wholly in its language: in the page and in the printed PDF, quotes and patterns aside
+        assert foreign_text(_body_text(page), lang, quoted + names) == [], lang
+        raw = pdf_text(result.folder / f"report-{lang}.pdf")
+        assert foreign_text(raw, lang, quoted + names) == [], lang
+        assert _squash(WHY["MEANING_THREAT_HARM"][lang]) in _squash(raw)
+
+    man = json.loads((result.folder / "manifest.json").read_text(encoding="utf-8"))
+    listed = {f["finding_id"]: f for f in man["findings"]}
+    assert set(listed) == {f[0] for f in found}
+    for fid, rule_id, method, pattern, score, _matched in found:
+        entry = listed[fid]
+        assert (entry["rule_id"], entry["method"], entry["pattern"], entry["score"]) == \
+            (rule_id, method, pattern, score)
+        assert entry["found_by_meaning"] == (method == "meaning")
+        assert entry["matched_by_sound"] == (rule_id == "ZH_FALSE_LEGAL_JAIL")
+    runs = dict(c.execute("select id, detection from runs"))
+    assert {r["id"]: r["detection"] for r in man["detection_runs"]} == runs
+    assert all(listed[f]["detection"] == runs[listed[f]["run_id"]] for f in listed)
+    assert {r["id"]: r["detection"] for r in man["transcription_runs"]} == runs
+    c.close()

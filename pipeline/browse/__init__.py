@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from .. import models
-from .metadata import ACCOUNT, PASSWORD_ENV, db_tables, metadata
+from .metadata import ACCOUNT, PASSWORD_ENV, db_columns, metadata
 
 # Datasette loads this package through the ``datasette`` entry point; the hook
 # implementations live in ``plugin`` and are re-exported here so that Datasette
@@ -28,7 +28,9 @@ from .plugin import (  # noqa: F401
 
 def metadata_for(db_path: Path, password: bool = False) -> dict:
     """The metadata for one database file (its tables decide what the search covers)."""
-    return metadata(db_path.stem, password=password, tables=db_tables(db_path))
+    columns = db_columns(db_path)
+    return metadata(db_path.stem, password=password, tables=set(columns),
+                    why="method" in columns.get("findings", {"method"}))
 
 
 def write_metadata(db_path: Path, password: bool = False) -> Path:

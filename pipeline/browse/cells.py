@@ -16,6 +16,7 @@ from urllib.parse import quote as urlquote
 from markupsafe import Markup
 
 from .. import clips
+from ..flagged import Why
 from . import labels
 from .metadata import BASE
 
@@ -121,6 +122,16 @@ def category_html(code: str, severity: str | None = None, citations: list[dict] 
         if cites:
             out += Markup("<br>") + cites
     return out
+
+
+def why_html(w: Why, category: str) -> Markup:
+    """Why a finding was flagged, for a row of a list: a short marker ("found by meaning /
+    语义发现 0.96", "rule / 规则", "by sound / 按读音"), the full explanation in both
+    languages in its tooltip (the finding's page says it in full, with the pattern)."""
+    en, zh = labels.why(w, category, pattern="short")
+    return Markup('<span class="ce-why ce-why-{k}" data-method="{m}" title="{t}">{b}</span>').format(
+        k=re.sub(r"[^a-z]+", "-", w.kind), m=w.method or "", t=f"{en}\n{zh}",
+        b=labels.why_badge(w))
 
 
 def quote_html(quote: str, matched: str | None = None, speaker: str | None = None) -> Markup:

@@ -16,6 +16,7 @@ import yaml
 
 from .. import reviewers
 from ..detect import load_rules
+from ..flagged import Why, meaning_ran
 from ..jurisdiction import reason_text
 
 
@@ -118,6 +119,38 @@ def reviewer(stored: str | None) -> str:
     languages: "ana (command line) / ana（命令行）"."""
     words = _doc()["reviewers"]
     return _both(lambda lang: reviewers.describe(stored, {k: v[lang] for k, v in words.items()}))
+
+
+def why(w: Why, category_code: str, pattern: bool | str = True) -> tuple[str, str]:
+    """Why a finding was flagged, in English and in Chinese (``flagged.Why.sentence``)."""
+    t = _doc()["why"]
+    en, zh = category_en_zh(category_code)
+    return (w.sentence(t["en"], en, pattern), w.sentence(t["zh"], zh, pattern))
+
+
+def why_badge(w: Why) -> str:
+    """The list's short marker: "found by meaning / 语义发现 0.96", "rule / 规则"."""
+    t = _doc()["why"]
+    score = w.score_text()
+    text = f"{w.badge(t['en'])} / {w.badge(t['zh'])}"
+    return f"{text} {score}" if score and w.kind != "rule" else text
+
+
+def pattern_help() -> str:
+    return _pair(_doc()["why"]["pattern_help"], "")
+
+
+def detection(text: str | None) -> str:
+    """A run's ``detection`` line in both languages: "rules, checked by the meaning layer /
+    规则，并经语义判断" (the stored line itself is shown beside it)."""
+    words = _doc()["detection"]
+    ran = meaning_ran(text)
+    return _pair(words["unknown" if ran is None else "meaning" if ran else "rules_only"], "")
+
+
+def detection_off_notice() -> tuple[str, str]:
+    notice = _doc()["detection"]["off_notice"]
+    return notice["en"], notice["zh"]
 
 
 def severities() -> list[str]:

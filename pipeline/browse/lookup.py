@@ -16,6 +16,7 @@ number showed FDCPA, Regulation F and FCA CONC; a Mandarin call showed US law).
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -83,6 +84,22 @@ async def sentences(datasette, db: str, rid: str) -> dict:
             'select id, start, "end" from segments where recording_id = ?', [rid])}
 
     return await _cached((id(datasette), db, "segments", rid), compute)  # type: ignore[return-value]
+
+
+async def run_detection(datasette, db: str, run_id) -> str | None:
+    """How a run detected (``runs.detection``): rules alone, or with the meaning layer."""
+    if run_id is None:
+        return None
+
+    async def compute():
+        try:
+            row = (await datasette.get_database(db).execute(
+                "select detection from runs where id = ?", [run_id])).first()
+        except sqlite3.OperationalError:  # a database older than schema 5 has no such column
+            return None
+        return row[0] if row else None
+
+    return await _cached((id(datasette), db, "run", run_id), compute)  # type: ignore[return-value]
 
 
 async def number_rules(datasette, db: str) -> NumberRules | JurisdictionError:

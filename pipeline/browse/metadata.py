@@ -39,7 +39,11 @@ _FINDING_COLS = """f.id as finding_id, r.call_time, f.category, f.quote,
   coalesce(s.start, f.start) as start, coalesce(f.review_status, 'unreviewed') as review_status,
   f.severity, r.phone_number, r.file_name, f.citations, f.matched_text, f.speaker,
   coalesce(s."end", f."end") as "end", f.start as words_start, f."end" as words_end,
-  f.confidence, f.rule_id, f.segment_id, f.recording_id"""
+  f.confidence, f.rule_id, f.segment_id, f.recording_id, {why}"""
+# Why each finding was flagged (schema 5): the row's badge and its tooltip need these; a
+# database made before schema 5 and not opened by this version since has no such columns.
+_WHY_COLS = "f.method, f.score, f.note, f.run_id"
+_NO_WHY_COLS = "null as method, null as score, f.note, null as run_id"
 _FINDING_FROM = """from findings f join recordings r on r.id = f.recording_id
 left join segments s on s.id = f.segment_id"""
 FINDING_SHOW = ["finding_id", "call_time", "category", "quote", "start", "review_status"]
@@ -47,8 +51,9 @@ _UNDATED_LAST = "r.call_time is null"
 _NUMBER = "coalesce(trim(r.phone_number), '')"
 
 
-def queries(rules: dict, tables: set[str] | frozenset = frozenset()) -> dict:
-    """Canned queries; ``tables``: the database's tables (messages are searched when present).
+def queries(rules: dict, tables: set[str] | frozenset = frozenset(), why: bool = True) -> dict:
+    """Canned queries; ``tables``: the database's tables (messages are searched when present);
+    ``why``: the findings table has schema 5's columns (method, score).
 
     ``ce_show`` (ours, ignored by Datasette) lists the columns a page shows; the
     others stay in JSON and CSV and feed the cells (a player needs the recording).
@@ -58,6 +63,7 @@ def queries(rules: dict, tables: set[str] | frozenset = frozenset()) -> dict:
     cap = int(rules.get("max_connected_per_day", 3))
     severity_rank = ("case f.severity when 'critical' then 0 when 'high' then 1 when 'medium' then 2 "
                      "when 'low' then 3 else 4 end")
+    cols = _FINDING_COLS.format(why=_WHY_COLS if why else _NO_WHY_COLS)
     messages = ""
     if {"messages", "messages_fts"} <= set(tables):
         messages = """
@@ -70,7 +76,7 @@ where messages_fts match ce_fts_query(:q)"""
         "findings_newest": {
             "title": "All findings, newest first / 全部疑似违规（最新在前）",
             "description": REVIEW + " Calls with no date come last. / 无日期的通话排在最后。",
-            "sql": f"""select {_FINDING_COLS}
+            "sql": f"""select {cols}
 {_FINDING_FROM}
 order by {_UNDATED_LAST}, coalesce(r.call_time, r.mtime) desc, f.recording_id, start, f.id
 limit 1000""",
@@ -82,7 +88,7 @@ limit 1000""",
                            "Listen, then Confirm / 确认 or Dismiss / 排除 (“These are my own words / "
                            "这是我说的” when it was you speaking). Dismissed findings are left out of "
                            "reports; verdicts survive re-runs. / 尚未核查的疑似违规，最严重的在前。",
-            "sql": f"""select {_FINDING_COLS}
+            "sql": f"""select {cols}
 {_FINDING_FROM}
 where coalesce(f.review_status, 'unreviewed') = 'unreviewed'
 order by {severity_rank}, coalesce(f.confidence, 1) desc, {_UNDATED_LAST}, r.call_time, start
@@ -93,7 +99,7 @@ limit 1000""",
             "title": "Findings by category and severity / 按类别和严重程度",
             "description": "Choose a category or a severity, or leave “all” to see every finding. "
                            "/ 选择类别或严重程度，或选“全部”。",
-            "sql": f"""select {_FINDING_COLS}
+            "sql": f"""select {cols}
 {_FINDING_FROM}
 where (:category = '' or f.category = :category)
   and (:severity = '' or f.severity = :severity)
@@ -105,7 +111,7 @@ limit 2000""",
             "title": "Findings for one phone number / 某号码的全部疑似违规",
             "description": "Leave the number empty for recordings whose number is unknown. "
                            "/ 号码留空：号码未知的录音。",
-            "sql": f"""select {_FINDING_COLS}
+            "sql": f"""select {cols}
 {_FINDING_FROM}
 where {_NUMBER} = trim(:phone_number)
 order by {_UNDATED_LAST}, r.call_time, start""",
@@ -202,16 +208,22 @@ limit 500""",
 
 def db_tables(path: Path) -> set[str]:
     """The tables of a database file, read without writing (the search covers messages if any)."""
+    return set(db_columns(path))
+
+
+def db_columns(path: Path) -> dict[str, set[str]]:
+    """Each table of a database file with its columns, read without writing."""
     import sqlite3
 
     try:
         conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
         try:
-            return {r[0] for r in conn.execute("select name from sqlite_master where type = 'table'")}
+            names = [r[0] for r in conn.execute("select name from sqlite_master where type = 'table'")]
+            return {n: {r[1] for r in conn.execute(f"pragma table_info([{n}])")} for n in names}
         finally:
             conn.close()
     except sqlite3.Error:
-        return set()
+        return {}
 
 
 PASSWORD_ENV = "CALL_EVIDENCE_PASSWORD_HASH"
@@ -219,13 +231,15 @@ ACCOUNT = "caseworker"
 
 
 def metadata(db_name: str, jurisdiction: str | None = None, password: bool = False,
-             tables: set[str] | frozenset = frozenset()) -> dict:
+             tables: set[str] | frozenset = frozenset(), why: bool = True) -> dict:
     """Datasette metadata for ``db_name``.
 
     With ``password`` every page needs a login as ``caseworker`` (datasette-auth-
     passwords); the password hash is read from ``$CALL_EVIDENCE_PASSWORD_HASH``
     so it is never written to disk.  ``tables``: the database's tables
     (``db_tables``), so the search page covers text messages where there are some.
+    ``why``: the findings table has schema 5's columns (``db_columns``); an older file
+    browsed before this version opened it lists its findings without them.
     """
     rules = call_rules(jurisdiction)
     q = f"/{db_name}"
@@ -316,7 +330,7 @@ def metadata(db_name: str, jurisdiction: str | None = None, password: bool = Fal
                     "runs": {"title": "Runs / 处理记录",
                              "description": "Tool and model versions and settings per run."},
                 },
-                "queries": {k: {**v, "hide_sql": True} for k, v in queries(rules, tables).items()},
+                "queries": {k: {**v, "hide_sql": True} for k, v in queries(rules, tables, why).items()},
             }
         },
     }

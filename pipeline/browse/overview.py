@@ -5,13 +5,16 @@ Built from plain SQL and rendered with an inline SVG chart so the page makes
 no outbound requests (no CDN scripts) and prints or screenshots as it looks.
 Categories carry their Chinese and English names; a recording or message with
 no number is counted under "number unknown / 号码未知" and listed last, never
-as the worst number.
+as the worst number.  The last run's detection line says whether the meaning layer ran;
+when it did not, a notice says so above everything else (its findings were not checked
+for meaning, and none was found by meaning).
 """
 
 from __future__ import annotations
 
 from markupsafe import Markup, escape
 
+from ..flagged import meaning_ran
 from . import labels
 from .metadata import call_rules
 
@@ -42,6 +45,10 @@ async def overview_context(db, name: str) -> dict:
     totals["unreviewed"] = (await rows(
         "select count(*) as n from findings where coalesce(review_status, 'unreviewed')"
         " = 'unreviewed'"))[0]["n"]
+    totals["by_meaning"] = 0  # findings no rule made (schema 5)
+    if "method" in await db.table_columns("findings"):
+        totals["by_meaning"] = (await rows(
+            "select count(*) as n from findings where method = 'meaning'"))[0]["n"]
     totals["messages"] = totals["message_findings"] = totals["patterns"] = 0
     parts = ["select category, 'calls' as source, severity from findings"]
     if "message_findings" in tables:
@@ -65,10 +72,23 @@ async def overview_context(db, name: str) -> dict:
         "   where date(r2.call_time) = date(recordings.call_time)) as findings"
         " from recordings where status = 'done' and call_time is not null"
         " group by day order by day")
+    detection = await _last_detection(db, rows, tables)
     return {"db": name, "totals": totals, "categories": categories, "per_day": per_day,
+            "detection": detection, "detection_label": labels.detection(detection),
+            "detection_off": meaning_ran(detection) is False,
+            "detection_notice": labels.detection_off_notice(),
             "top": await _top_numbers(rows, "message_findings" in tables),
             "chart": calls_chart(per_day, rules), "rules": rules,
             "ce": labels.template_labels()}
+
+
+async def _last_detection(db, rows, tables: set[str]) -> str | None:
+    """How the last run that detected did it (``runs.detection``); None before schema 5."""
+    if "runs" not in tables or "detection" not in await db.table_columns("runs"):
+        return None
+    last = await rows("select detection from runs where detection is not null"
+                      " order by id desc limit 1")
+    return last[0]["detection"] if last else None
 
 
 async def _top_numbers(rows, with_messages: bool) -> list[dict]:

@@ -23,6 +23,7 @@ from urllib.parse import quote
 from datasette import hookimpl
 from markupsafe import Markup, escape
 
+from ..flagged import Why, meaning_ran
 from ..store import verdict_rows
 from ..textnorm import fold, search_index_text, search_query
 from . import auth, cells, labels, lookup
@@ -128,10 +129,15 @@ def render_cell(row, value, column, table, database, datasette):
         return cells.number_html(db, value)
     if column in ("call_time", "first_call", "last_call", "sent_at") and table is None:
         return Markup("{v}").format(v=cells.when(value))
+    if column == "method" and "rule_id" in keys and (finding_row or table == "message_findings"):
+        return _why_cell(row, db, datasette)
     if value in (None, ""):
         return None
     if column == "finding_id":
-        return Markup('<a href="/{db}/findings/{v}">#{v}</a>').format(db=quote(db), v=int(value))
+        link = Markup('<a href="/{db}/findings/{v}">#{v}</a>').format(db=quote(db), v=int(value))
+        if "method" in keys and "rule_id" in keys:  # a findings list: why, in a short marker
+            return _why_cell(row, db, datasette, link + Markup("<br>"))
+        return link
     if column == "category" and table in _CATEGORY_TABLES:
         if finding_row:
             return _finding_category_cell(row, str(value), db, datasette)
@@ -151,6 +157,19 @@ def render_cell(row, value, column, table, database, datasette):
         return Markup('<a href="/{db}/recordings/{v}" title="{v}">{s}…</a>').format(
             db=quote(db), v=value, s=str(value)[:10])
     return None
+
+
+def _why(row, detection: str | None = None) -> Why:
+    return Why(_get(row, "method"), str(_get(row, "rule_id") or ""), _get(row, "matched_text"),
+               _get(row, "pattern"), _float(_get(row, "score")), _get(row, "note"),
+               meaning_ran(detection))
+
+
+async def _why_cell(row, db: str, datasette, before: Markup | None = None) -> Markup:
+    """A list row's marker of why it was flagged (and ``before`` it, the row's link)."""
+    detection = await lookup.run_detection(datasette, db, _get(row, "run_id"))
+    return (before or Markup("")) + cells.why_html(_why(row, detection),
+                                                   str(_get(row, "category") or ""))
 
 
 async def _row_law(row, table: str | None, db: str, datasette) -> lookup.CallLaw | None:
@@ -223,6 +242,10 @@ async def finding_context(datasette, db_name: str, finding_id: int) -> dict | No
         s_start, s_end = f["start"], f["end"]
     words = (f["start"], f["end"]) if f["start"] is not None and f["end"] is not None else None
     law = await lookup.recording_law(datasette, db_name, rid)
+    detection = await lookup.run_detection(datasette, db_name, f.get("run_id"))
+    why = _why(f, detection)
+    why_en, why_zh = labels.why(why, f["category"], pattern="short")
+    pattern = f.get("pattern")
     return {
         "id": finding_id, "f": f, "status": status, "verdict": verdict,
         "status_label": labels.status(status),
@@ -239,6 +262,13 @@ async def finding_context(datasette, db_name: str, finding_id: int) -> dict | No
         "sentence_span": cells.span(s_start, s_end) if s_start is not None else None,
         "words_span": cells.span(*words) if words else None,
         "confidence": "—" if f["confidence"] is None else f"{float(f['confidence']):.2f}",
+        "why": why, "why_en": why_en, "why_zh": why_zh,
+        "why_badge": cells.why_html(why, f["category"]),
+        "pattern": pattern,
+        "pattern_help": labels.pattern_help() if pattern and ("{" in pattern or "~" in pattern)
+        else None,
+        "score": why.score_text() or "—",
+        "detection": detection, "detection_label": labels.detection(detection),
         "token": form_token(datasette, finding_id, status),
         "actions": [a for a in cells.ACTIONS if a != status
                     and not (a == "own_words" and status == "dismissed")],

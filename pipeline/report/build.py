@@ -21,9 +21,10 @@ from pathlib import Path
 
 import jinja2
 import yaml
+from markupsafe import Markup, escape
 
 from .. import __version__, clips, ingest, reviewers
-from ..detect.matcher import SOUND_NOTE
+from ..flagged import meaning_ran
 from ..hashing import sha256_file
 from ..jurisdiction import reason_text
 from ..store import Store
@@ -163,6 +164,8 @@ def build_report(db_path: Path, out_dir: Path, scope: Scope, options: ReportOpti
                   "clip_padding_s": [clips.PAD_S, clips.PAD_S]},
         notes=[*result.warnings, font_note],
         reviews=data.reviews,
+        findings=[_finding_entry(f) for f in [*data.findings, *data.context]],
+        detection_runs=data.detection_runs,
         clips=[{"file": rel, "incident": n, "recording_sha256": inc.recording.id,
                 "clip_span_s": [a, b], "sentence_span_s": [inc.start, inc.end],
                 "words_span_s": [inc.words_start, inc.words_end],
@@ -280,8 +283,27 @@ def _marked(utterance: str, matched: list[str]) -> str:
     return "".join(out)
 
 
-def _sound_alike(f: FindingItem) -> bool:
-    return SOUND_NOTE in (f.note or "")
+def _pattern_html(pattern: str) -> Markup:
+    """A rule's pattern, escaped, with a place to break after each ``|`` (a long pattern
+    wraps between its alternatives, never inside a word)."""
+    return Markup("|<wbr>").join(escape(part) for part in pattern.split("|"))
+
+
+def _detection_lines(data: ReportData, L: dict) -> list[str]:
+    """How the runs that made the report's findings detected, each kind said once."""
+    keys = {True: "detection_meaning", False: "detection_rules_only", None: "detection_unknown"}
+    return list(dict.fromkeys(L[keys[meaning_ran(r["detection"])]] for r in data.detection_runs))
+
+
+def _finding_entry(f: FindingItem) -> dict:
+    """A finding as the manifest lists it: what it is, and why it was flagged."""
+    return {"finding_id": f.id, "recording_sha256": f.recording.id, "rule_id": f.rule_id,
+            "category": f.category, "severity": f.severity, "method": f.method or "rule",
+            "found_by_meaning": f.why.by_meaning, "matched_by_sound": f.why.by_sound,
+            "pattern": f.pattern, "score": f.score, "confidence": f.confidence,
+            "matched_text": f.matched_text, "sentence_start_s": f.sentence_start,
+            "words_span_s": [f.start, f.end], "review_status": f.review_status,
+            "run_id": f.run_id, "detection": f.detection}
 
 
 def _write_html(data: ReportData, folder: Path, languages: tuple[str, ...],
@@ -355,7 +377,9 @@ def _context(data: ReportData, lang: str, clip_paths: dict[int, tuple[str, float
         by_jurisdiction.setdefault(code, []).append(
             f"{shown} ({_reason(L, reason)})" if lang == "en" else f"{shown}（{_reason(L, reason)}）")
     context = dict(
-        L=L, d=data, incidents=incidents, sound_alike=_sound_alike, per_category=per_category,
+        L=L, d=data, incidents=incidents, per_category=per_category,
+        why=lambda x: x.why.sentence(L["why_text"], cat_label(x.category), pattern=False),
+        pattern_html=_pattern_html, detection_lines=_detection_lines(data, L),
         cat_label=cat_label, plural=plural, cite=cite, who=who, jurisdiction=jurisdiction,
         reviewer=lambda stored: reviewers.describe(stored, L["reviewers"]),
         confidence=confidence, at=at, span=span, clock=complaint.clock,

@@ -36,6 +36,7 @@ from ..callpattern import (
     merge_calls,
 )
 from ..detect.rules import load_rules
+from ..flagged import Why, meaning_ran
 from ..jurisdiction import (
     JurisdictionError,
     NumberRules,
@@ -180,10 +181,22 @@ class FindingItem:
     review_note: str | None = None
     reviewed_at: str | None = None
     reviewed_by: str | None = None
+    # why it was flagged (schema 5): method, the rule's pattern, the meaning score, and
+    # how the run that made it detected (``runs.detection``)
+    method: str | None = None
+    pattern: str | None = None
+    score: float | None = None
+    run_id: int | None = None
+    detection: str | None = None
 
     @property
     def opening(self) -> bool:
         return self.category in OPENING_CATEGORIES
+
+    @property
+    def why(self) -> Why:
+        return Why(self.method, self.rule_id, self.matched_text, self.pattern, self.score,
+                   self.note, meaning_ran(self.detection))
 
 
 @dataclass
@@ -311,6 +324,13 @@ class ReportData:
     numbers_file: str | None = None  # the user's numbers.yaml, when there is one
     # number -> (jurisdiction, reason) for every number in the report; "" for no number
     number_jurisdictions: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # the runs that made the findings in the report: id, started_at, detection
+    detection_runs: list[dict] = field(default_factory=list)
+
+    @property
+    def by_meaning(self) -> int:
+        """Findings no rule made: the meaning layer alone found them."""
+        return sum(1 for f in self.findings if f.why.by_meaning)
 
 
 def _window(rules: dict) -> str:
@@ -375,12 +395,16 @@ def load(store: Store, scope: Scope, jurisdiction: str | None = None) -> ReportD
     for p in patterns:
         per_category[p.category] += 1
     runs = [dict(zip(("id", "started_at", "tool_version", "engine", "engine_version", "model",
-                      "model_sha256", "settings"), r, strict=True)) for r in conn.execute(
-        "select id, started_at, tool_version, engine, engine_version, model, model_sha256, settings"
-        " from runs where id in (select distinct run_id from recordings where status = 'done')"
+                      "model_sha256", "settings", "detection"), r, strict=True)) for r in conn.execute(
+        "select id, started_at, tool_version, engine, engine_version, model, model_sha256, settings,"
+        " detection from runs where id in (select distinct run_id from recordings where status = 'done')"
         " order by id")]
     for r in runs:
         r["settings"] = json.loads(r["settings"]) if r["settings"] else None
+    made = {f.run_id for f in [*findings, *context, *dismissed] if f.run_id is not None}
+    detection_runs = [dict(zip(("id", "started_at", "detection"), r, strict=True)) for r in
+                      conn.execute(f"select id, started_at, detection from runs where id in"
+                                   f" ({', '.join('?' * len(made))}) order by id", sorted(made))]
     numbers = sorted({r.phone_number for r in recordings if r.phone_number}
                      | {c.number for c in calls if c.number})
     used = sorted({r.jurisdiction for r in recordings} | {judge.of(c.number) for c in calls})
@@ -399,7 +423,7 @@ def load(store: Store, scope: Scope, jurisdiction: str | None = None) -> ReportD
         night_window=_windows_text(windows),
         undated_recordings=sum(1 for r in recordings if not r.call_time),
         jurisdictions=windows, reviews=reviews,
-        numbers_file=judge.user_file,
+        numbers_file=judge.user_file, detection_runs=detection_runs,
         number_jurisdictions={n: (v.jurisdiction, v.reason) for n, v in (
             (n, judge.judge(n or None)) for n in [*numbers, *([""] if any(
                 not r.phone_number for r in recordings) else [])])})
@@ -458,12 +482,14 @@ def _findings(store: Store, by_id: dict[str, Recording], known: dict[str, dict]
     for row in store.conn.execute(
             "select f.id, f.recording_id, f.category, f.severity, f.rule_id, f.quote,"
             " f.matched_text, f.start, f.end, f.confidence, f.speaker, f.citations, f.note,"
-            " coalesce(f.review_status, 'unreviewed'), s.idx from findings f"
-            " left join segments s on s.id = f.segment_id order by f.recording_id, f.start"):
+            " coalesce(f.review_status, 'unreviewed'), s.idx, f.method, f.pattern, f.score,"
+            " f.run_id, ru.detection from findings f left join segments s on s.id = f.segment_id"
+            " left join runs ru on ru.id = f.run_id order by f.recording_id, f.start"):
         rec = by_id.get(row[1])
         if rec is None:
             continue
         item = FindingItem(row[0], rec, *row[2:11], json.loads(row[11] or "[]"), row[12], row[13])
+        item.method, item.pattern, item.score, item.run_id, item.detection = row[15:20]
         item.shown_citations = shown_citations(item.citations, rec.jurisdiction, rec.call_time, known)
         verdict = verdicts.get(item.id)
         if verdict and row[13] != "unreviewed":

@@ -59,12 +59,16 @@ def file_entries(root: Path, skip: set[str]) -> list[dict]:
 
 def write(root: Path, *, originals: list[dict], runs: list[dict], scope: dict,
           settings: dict, notes: list[str], reviews: list[dict] | None = None,
-          clips: list[dict] | None = None) -> dict:
+          clips: list[dict] | None = None, findings: list[dict] | None = None,
+          detection_runs: list[dict] | None = None) -> dict:
     """Write HOW-TO-VERIFY.txt, manifest.json and SHA256SUMS into ``root``; returns the manifest.
 
     ``reviews``: every person's verdict on a finding in scope, with its note (dismissed
     ones too, so the recipient sees what was left out and why).  ``clips``: each clip's
     span in its recording, the sentence it plays and the matched words in it.
+    ``findings``: each finding in the report with why it was flagged (method, the rule's
+    pattern, the meaning score); ``detection_runs``: the runs that made them, each with
+    its detection line (rules and the meaning layer, or rules only and why).
     """
     (root / HOW_TO_VERIFY).write_text(VERIFY_TEXT, encoding="utf-8")
     files = file_entries(root, skip={MANIFEST, SUMS})
@@ -77,6 +81,8 @@ def write(root: Path, *, originals: list[dict], runs: list[dict], scope: dict,
         "report_settings": settings,
         "originals": originals,
         "transcription_runs": runs,
+        "detection_runs": detection_runs or [],
+        "findings": findings or [],
         "reviews": reviews or [],
         "clips": clips or [],
         "files": files,
