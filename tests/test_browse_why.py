@@ -132,9 +132,10 @@ def test_every_findings_list_marks_why_in_a_short_badge(ds, why_db):
         page = get(ds, path)
         cells = re.findall(rf'<td class="{cell}"><a href="/why/findings/(\d+)">#?\d+</a><br>'
                            r'<span class="ce-why ([^"]+)" data-method="([^"]*)" title="([^"]*)">'
-                           r"([^<]*)</span></td>", page)
+                           r"(<span>[^<]*</span> <span>[^<]*</span>)</span></td>", page)
         assert cells and len(cells) == page.count(f'<td class="{cell}">'), path
-        for fid, css, method, title, badge in cells:
+        for fid, css, method, title, parts in cells:
+            badge = re.sub(r"<[^>]+>", "", parts)
             _id, rule_id, stored, pattern, _score, _note = rows[int(fid)]
             assert method == stored and len(badge) <= 40, (path, badge)  # short
             title = html.unescape(title)
@@ -185,7 +186,7 @@ def test_message_findings_say_why_too(ds, why_db):
     store.close()
     page = get(ds, "/why/message_findings")
     badge = re.search(r'<td class="col-method[^"]*"><span class="ce-why [^"]*" data-method="([^"]+)"'
-                      r' title="([^"]*)">([^<]+)</span>', page)
+                      r' title="([^"]*)">(.+?)</span></span>', page)
     assert badge, page[-3000:]
     method, title, label = badge.groups()
     stored = sqlite3.connect(why_db).execute("select method from message_findings").fetchone()[0]
@@ -202,7 +203,8 @@ def test_a_database_made_before_schema_5_still_lists_its_findings(why_db):
             c.execute(f"alter table {table} drop column {col}")
     ds = Datasette([str(why_db)], metadata=metadata_for(why_db))
     for path in ("/why/findings_newest", "/why/to_review", "/why/findings/1"):
-        assert re.search(r'data-method="" title="[^"]*">rule / 规则</span>', get(ds, path)), path
+        assert re.search(r'data-method="" title="[^"]*"><span>rule /</span> <span>规则</span>',
+                         get(ds, path)), path
     for path in ("/why/findings", "/-/call-evidence/overview/why"):
         get(ds, path)
     words = text(get(ds, "/why/findings/1"))

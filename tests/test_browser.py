@@ -135,6 +135,8 @@ def test_findings_lists_fit_the_first_screen(page, server, e2e, shots):
         assert widths[0] <= widths[3] and widths[1] <= widths[2], (path, widths)
         text = page.locator("table.ce-findings").inner_text()
         assert '"instrument"' not in text and "[{" not in text  # no raw JSON
+        # each row says why it was flagged in a short badge under its number (issue 13)
+        assert page.locator("table.ce-findings tbody tr td:first-child .ce-why").count() == rows.count()
         if path.endswith("findings_newest"):
             page.screenshot(path=str(shots / "findings.png"))
 
@@ -147,6 +149,8 @@ def test_finding_list_click_through_and_play_the_whole_sentence(page, server, e2
     link.click()
     page.wait_for_url(re.compile(rf"/{db}/findings/{finding_id}$"))
     assert page.locator(".ce-status").first.inner_text() == "To review / 待核查"
+    why = page.locator(".ce-why-box").inner_text()
+    assert "Why flagged / 标记原因" in why and ("Rule " in why or "No rule matched" in why)
     for label in ("Confirm / 确认", "Dismiss / 排除", "These are my own words / 这是我说的"):
         assert page.get_by_role("button", name=label).count() == 1
     audio = page.locator("audio").first

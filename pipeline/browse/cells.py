@@ -129,9 +129,11 @@ def why_html(w: Why, category: str) -> Markup:
     语义发现 0.96", "rule / 规则", "by sound / 按读音"), the full explanation in both
     languages in its tooltip (the finding's page says it in full, with the pattern)."""
     en, zh = labels.why(w, category, pattern="short")
-    return Markup('<span class="ce-why ce-why-{k}" data-method="{m}" title="{t}">{b}</span>').format(
-        k=re.sub(r"[^a-z]+", "-", w.kind), m=w.method or "", t=f"{en}\n{zh}",
-        b=labels.why_badge(w))
+    b_en, b_zh, score = labels.why_badge(w)
+    return Markup('<span class="ce-why ce-why-{k}" data-method="{m}" title="{t}"><span>{b_en} /</span> '
+                  '<span>{b_zh}{score}</span></span>').format(
+        k=re.sub(r"[^a-z]+", "-", w.kind), m=w.method or "", t=f"{en}\n{zh}", b_en=b_en, b_zh=b_zh,
+        score=f" {score}" if score else "")
 
 
 def quote_html(quote: str, matched: str | None = None, speaker: str | None = None) -> Markup:

@@ -128,12 +128,12 @@ def why(w: Why, category_code: str, pattern: bool | str = True) -> tuple[str, st
     return (w.sentence(t["en"], en, pattern), w.sentence(t["zh"], zh, pattern))
 
 
-def why_badge(w: Why) -> str:
-    """The list's short marker: "found by meaning / 语义发现 0.96", "rule / 规则"."""
+def why_badge(w: Why) -> tuple[str, str, str]:
+    """The list's short marker in its three parts: "found by meaning", "语义发现", "0.96"
+    (no score for a rule alone)."""
     t = _doc()["why"]
-    score = w.score_text()
-    text = f"{w.badge(t['en'])} / {w.badge(t['zh'])}"
-    return f"{text} {score}" if score and w.kind != "rule" else text
+    score = w.score_text() if w.kind != "rule" else ""
+    return w.badge(t["en"]), w.badge(t["zh"]), score
 
 
 def pattern_help() -> str:
