@@ -8,6 +8,9 @@
   as short labels, and the review buttons (``cells``).  A finding's rules are
   the ones the report shows for its call: the judging jurisdiction's, verified
   (``lookup``, resolved once per recording);
+- why each finding was flagged (issue 13): a short badge under its number in every
+  list, the full explanation in both languages in its tooltip and on its page
+  (``pipeline/flagged.py`` words the stored method, pattern, score and run's detection);
 - the finding page and the pages' words (``extra_template_vars``, templates);
 - the plugin's routes (``routes``), every one behind ``auth.guarded``;
 - an ASGI guard that refuses every write but a review verdict (``auth``).
