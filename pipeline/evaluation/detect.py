@@ -19,41 +19,18 @@ import json
 import sqlite3
 import sys
 from collections import defaultdict
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..detect import Detector, TimedText
+from .corpora import read_jsonl
+from .detect_measures import Score
 
 # Categories a single utterance can show; call-pattern ones (night calls, caps) are not text.
 TEXT_CATEGORIES = ("insult", "threat_harm", "false_legal", "legal_claim", "third_party",
                    "visit_shaming", "money_demand", "stop_request")
 
 
-@dataclass
-class Score:
-    tp: int = 0
-    fp: int = 0
-    fn: int = 0
-    errors: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, id, text)
-
-    @property
-    def precision(self) -> float:
-        return self.tp / (self.tp + self.fp) if self.tp + self.fp else 1.0
-
-    @property
-    def recall(self) -> float:
-        return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
-
-
-def read_corpus(path: Path) -> list[dict]:
-    items = []
-    for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if line.strip():
-            try:
-                items.append(json.loads(line))
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{n}: not JSON: {e}") from e
-    return items
+read_corpus = read_jsonl  # a labelled JSONL corpus, one dict per line
 
 
 def predict(detector: Detector, text: str, language: str | None) -> set[str]:

@@ -33,12 +33,11 @@ def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
 
 
 @dataclass
-class Binary:
+class Score:
     tp: int = 0
     fp: int = 0
     fn: int = 0
-    tn: int = 0
-    errors: list[tuple[str, str, str]] = field(default_factory=list)
+    errors: list[tuple[str, str, str]] = field(default_factory=list)  # (kind, id, text)
 
     @property
     def precision(self) -> float:
@@ -47,6 +46,13 @@ class Binary:
     @property
     def recall(self) -> float:
         return self.tp / (self.tp + self.fn) if self.tp + self.fn else 1.0
+
+
+@dataclass
+class Binary(Score):
+    """A ``Score`` that also counts true negatives (abuse vs not needs them)."""
+
+    tn: int = 0
 
     def line(self, name: str) -> str:
         plo, phi = wilson(self.tp, self.tp + self.fp)
