@@ -17,7 +17,7 @@ from bench_engines import CONTENDERS, InputSet
 STAGES = ("ingest", "normalise", "transcribe", "detect", "store")
 TARGET_VS_FASTER = 1.0
 TARGET_VS_OPENAI = 0.5
-TARGET_DETECT_STORE = 0.03
+TARGET_DETECT_STORE = 0.05  # issue 13: the meaning layer may take detection up to 5 %
 TARGET_INDEX_MS = 200.0
 
 
