@@ -171,3 +171,43 @@ def test_the_warning_check_sees_the_old_licence_table(tmp_path):
     r = _metadata_build(tmp_path / "old", old)
     assert r.returncode == 0, r.stderr
     assert "`project.license` as a TOML table is deprecated" in r.stderr
+
+
+# ------------------------------------------------------------------ editable install
+def _quiet_editable_filter() -> str:
+    """The warning filter the Makefile gives ``pip install -e`` (its QUIET_EDITABLE)."""
+    m = re.search(r"^QUIET_EDITABLE = (.+)$", (REPO / "Makefile").read_text(encoding="utf-8"), re.M)
+    assert m, "Makefile lost QUIET_EDITABLE"
+    return m.group(1).strip()
+
+
+def _editable_build(tmp_path: Path, warnings_filter: str | None) -> subprocess.CompletedProcess:
+    """setuptools' editable wheel build of a copy of the project (what ``pip install -e``
+    runs), offline, with the given PYTHONWARNINGS."""
+    project = tmp_path / "src"
+    shutil.copytree(REPO / "pipeline", project / "pipeline",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(REPO / "README.md", project / "README.md")
+    shutil.copy(REPO / "pyproject.toml", project / "pyproject.toml")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
+    if warnings_filter:
+        env["PYTHONWARNINGS"] = warnings_filter
+    code = ("import sys; from setuptools import build_meta as b; "
+            "print(b.build_editable(sys.argv[1]))")
+    (tmp_path / "wheel").mkdir()
+    return subprocess.run([sys.executable, "-c", code, str(tmp_path / "wheel")], cwd=project,
+                          env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_the_editable_install_prints_no_boxed_setuptools_note(tmp_path):
+    r = _editable_build(tmp_path, _quiet_editable_filter())
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1].endswith(".whl")
+    assert "Warning" not in r.stderr and "!!" not in r.stderr, r.stderr
+
+
+def test_without_the_filter_the_editable_build_prints_the_note(tmp_path):
+    """So the check above can fail: the same build, unfiltered, prints setuptools' box."""
+    r = _editable_build(tmp_path, None)
+    assert r.returncode == 0, r.stderr
+    assert "Editable installation" in r.stderr
