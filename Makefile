@@ -32,15 +32,16 @@ QUIET_EDITABLE = ignore:Editable installation
 
 # torch is installed first and pinned: 2.13.0 is the CPU build; an unpinned torch
 # (pulled in by openai-whisper) would download a multi-GB CUDA build.
+# setuptools prints a boxed note on every editable build ("be careful with folders named
+# like your package"); it is not a problem here and only buries real messages, hence
+# QUIET_EDITABLE. The voice model for --diarize ships in the resemblyzer wheel; its other
+# dependencies are unused (pipeline/diarize.py), and one of them needs a C compiler:
+# they are left out. Comments stay out of the recipe, where make would echo them.
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	$(BIN)/pip install --quiet torch==2.13.0
-	# setuptools prints a boxed note on every editable build ("be careful with folders named
-	# like your package"); it is not a problem here and only buries real messages
 	PYTHONWARNINGS="$(QUIET_EDITABLE)" $(BIN)/pip install --quiet -e '.[test]'
-	# the voice model for --diarize ships in this wheel; its other dependencies are unused
-	# (pipeline/diarize.py), and one of them needs a C compiler: leave them out
 	$(BIN)/pip install --quiet --no-deps resemblyzer==0.1.4
 	touch $@
 
