@@ -138,13 +138,19 @@ def test_the_ci_targets_stay_strict(tmp_path):
 
 
 # ------------------------------------------------------------------ package metadata
-def _metadata_build(tmp_path: Path, pyproject: str) -> subprocess.CompletedProcess:
-    """setuptools' own metadata build of a copy of the project: offline, no build isolation."""
+def _package_copy(tmp_path: Path, pyproject: str) -> Path:
+    """What setuptools builds from: the package, README and the given pyproject.toml."""
     project = tmp_path / "src"
     shutil.copytree(REPO / "pipeline", project / "pipeline",
                     ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(REPO / "README.md", project / "README.md")
     (project / "pyproject.toml").write_text(pyproject, encoding="utf-8")
+    return project
+
+
+def _metadata_build(tmp_path: Path, pyproject: str) -> subprocess.CompletedProcess:
+    """setuptools' own metadata build of a copy of the project: offline, no build isolation."""
+    project = _package_copy(tmp_path, pyproject)
     code = ("import sys; from setuptools import build_meta as b; "
             "print(b.prepare_metadata_for_build_wheel(sys.argv[1]))")
     (tmp_path / "meta").mkdir()
@@ -184,11 +190,7 @@ def _quiet_editable_filter() -> str:
 def _editable_build(tmp_path: Path, warnings_filter: str | None) -> subprocess.CompletedProcess:
     """setuptools' editable wheel build of a copy of the project (what ``pip install -e``
     runs), offline, with the given PYTHONWARNINGS."""
-    project = tmp_path / "src"
-    shutil.copytree(REPO / "pipeline", project / "pipeline",
-                    ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copy(REPO / "README.md", project / "README.md")
-    shutil.copy(REPO / "pyproject.toml", project / "pyproject.toml")
+    project = _package_copy(tmp_path, (REPO / "pyproject.toml").read_text(encoding="utf-8"))
     env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
     if warnings_filter:
         env["PYTHONWARNINGS"] = warnings_filter
