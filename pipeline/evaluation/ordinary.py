@@ -59,7 +59,17 @@ def sources_file() -> Path:
 
 
 def load_sources(path: Path | None = None) -> list[dict]:
-    return yaml.safe_load((path or sources_file()).read_text(encoding="utf-8"))["sources"]
+    """The sources, each checked for what would only fail on a machine without the cache:
+    an unquoted ``--only-binary=:all:`` in a YAML list is a mapping, not a string, and pip
+    then reads it as a requirement (``= is not a valid operator``)."""
+    path = path or sources_file()
+    sources = yaml.safe_load(path.read_text(encoding="utf-8"))["sources"]
+    for src in sources:
+        bad = [a for a in src.get("pip_args", []) if not isinstance(a, str)]
+        if bad:
+            raise CorpusError(f"{path}: corpus {src.get('id')}: pip_args must be strings, got {bad!r}"
+                              " (quote arguments that hold a colon)")
+    return sources
 
 
 def corpora_cache() -> Path:
