@@ -465,18 +465,24 @@ def review(finding_ids, db_path, status, own_words, note, list_status):
         try:
             if list_status is not None:
                 where = "" if list_status == "all" else " where f.review_status = ?"
+                from .flagged import kind
+                from .report.build import labels
                 from .report.complaint import at
 
-                # A finding's time is its sentence's start (the segment), as in the report.
+                badges = labels()["en"]["why_text"]["badge"]
+                # A finding's time is its sentence's start (the segment), as in the report;
+                # why it was flagged as the report's short marker, the rule and the score.
                 rows = store.conn.execute(
                     "select f.id, f.review_status, f.category, r.file_name,"
-                    " coalesce(s.start, f.start), f.quote from findings f"
-                    " join recordings r on r.id = f.recording_id"
+                    " coalesce(s.start, f.start), f.quote, f.rule_id, f.method, f.note, f.score"
+                    " from findings f join recordings r on r.id = f.recording_id"
                     " left join segments s on s.id = f.segment_id" + where
                     + " order by r.call_time, r.file_name, coalesce(s.start, f.start), f.start",
                     [] if list_status == "all" else [list_status])
-                for fid, st, cat, file_name, start, quote in rows:
-                    click.echo(f"{fid:>6}  {st:<10}  {cat:<14}  {file_name} @{at(start)}  {quote}")
+                for fid, st, cat, file_name, start, quote, rule, method, fnote, score in rows:
+                    why = badges[kind(method, fnote)] + ("" if score is None else f" {score:.2f}")
+                    click.echo(f"{fid:>6}  {st:<10}  {cat:<14}  {file_name} @{at(start)}  "
+                               f"[{why}: {rule}]  {quote}")
                 return
             # No run lock: one short transaction, safe beside a running `watch`, and
             # a recording committed later gets the verdict applied in its own write.

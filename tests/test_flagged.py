@@ -84,3 +84,23 @@ def test_no_words_is_about_the_call_and_a_long_pattern_is_cut_only_on_request():
     assert long in w.sentence(t, "x") and long not in w.sentence(t, "x", pattern="short")
     assert short_pattern(long).endswith("…") and len(short_pattern(long)) == 40
     assert short_pattern("{insult_zh}") == "{insult_zh}" and short_pattern(None) is None
+
+
+def test_review_list_says_why_each_finding_was_flagged(tmp_path):
+    """`review --list` gives each finding the report's short marker, its score and its rule,
+    so a caseworker at the command line sees which findings no rule's words stand behind."""
+    from click.testing import CliRunner
+
+    from pipeline.cli import cli
+
+    from .conftest import make_why_db
+
+    db = make_why_db(tmp_path)
+    out = CliRunner().invoke(cli, ["review", "--list", "all", "--db", str(db)])
+    assert out.exit_code == 0, out.output
+    lines = {re.search(r"\[[^\]]*: (\w+)\]", line).group(1): line for line in out.output.splitlines()}
+    assert "[rule + meaning 0.97: ZH_THIRD_PARTY_DISCLOSE]" in lines["ZH_THIRD_PARTY_DISCLOSE"]
+    assert "[found by meaning 0.96: MEANING_THREAT_HARM]" in lines["MEANING_THREAT_HARM"]
+    assert "[rule: ZH_LEGAL_CLAIM]" in lines["ZH_LEGAL_CLAIM"]
+    assert any("[by sound 0.91: ZH_FALSE_LEGAL_JAIL]" in line for line in out.output.splitlines())
+    assert any("[by sound: ZH_FALSE_LEGAL_JAIL]" in line for line in out.output.splitlines())

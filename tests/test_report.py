@@ -153,6 +153,9 @@ def test_cli_report_html_only_and_review(tmp_path):
     assert (folder.with_suffix(".zip")).is_file()
     res = runner.invoke(cli, ["review", "--db", str(db), "--list", "dismissed"])
     assert "borrower" not in res.output and str(fid) in res.output
+    # ... saying why each was flagged, as the report's short marker, with the rule
+    listed = runner.invoke(cli, ["review", "--db", str(db), "--list", "all"]).output.splitlines()
+    assert len(listed) == 2 and all("[rule: ZH_" in line for line in listed), listed
 
 
 def test_cli_report_errors(tmp_path):
@@ -551,6 +554,43 @@ def test_citations_follow_the_jurisdiction_of_each_call(tmp_path):
     assert (us.jurisdiction, us.jurisdiction_reason) == ("US", "prefix +1")
     assert any(p.rule_id == "US_NIGHT_21_08" and p.jurisdiction == "US" for p in data.patterns)
     assert not any(p.phone_number == "+14155550123" and p.jurisdiction == "CN" for p in data.patterns)
+
+
+def test_an_english_call_with_no_number_is_judged_by_its_language(tmp_path):
+    """With no number, no numbers.yaml and no --jurisdiction, an English call is judged
+    under US rules (not CN, the default), and both reports and the manifest say why; a
+    Mandarin call with no number stays under CN.  A --jurisdiction covers both."""
+    files = [*MIXED, ("en_short_call.wav", None, None, "You are a worthless deadbeat.", "insult",
+                      "deadbeat", "en")]
+    db = _small_db(tmp_path, files)
+    data = _load(db)
+    by_file = {r.file_name: r for r in data.recordings}
+    assert (by_file["en_short_call.wav"].jurisdiction,
+            by_file["en_short_call.wav"].jurisdiction_reason) == ("US", "language en")
+    assert (by_file["zh_threat_harm.flac"].jurisdiction,
+            by_file["zh_threat_harm.flac"].jurisdiction_reason) == ("CN", "default")
+    assert ("", "US", "language en") in data.number_jurisdictions
+    assert ("", "CN", "default") in data.number_jurisdictions
+    result = build_report(db, tmp_path / "out", Scope(), ReportOptions(pdf=False, make_zip=False))
+    en = (result.folder / "report-en.html").read_text(encoding="utf-8")
+    zh = (result.folder / "report-zh.html").read_text(encoding="utf-8")
+    assert "recordings with no number (spoken in English)" in en
+    assert "没有号码的录音（通话为英语）" in zh
+    card = next(c for j, c in _cards(en) if "deadbeat" in c and "14155550123" not in c)
+    assert "FDCPA" in card and "Civil Code" not in card
+    manifest = json.loads((result.folder / "manifest.json").read_text(encoding="utf-8"))
+    assert {"number": None, "jurisdiction": "US", "why": "language en"} in \
+        manifest["report_settings"]["number_jurisdictions"]
+    chosen = load_report_data_with(db, "CN")
+    assert {r.jurisdiction for r in chosen.recordings if not r.phone_number} == {"CN"}
+
+
+def load_report_data_with(db: Path, jurisdiction: str):
+    store = Store(db)
+    try:
+        return load(store, Scope(), jurisdiction)
+    finally:
+        store.close()
 
 
 def test_a_provision_no_longer_in_force_is_not_cited(tmp_path):
