@@ -8,7 +8,11 @@ otherwise).  The choice comes from, in order:
    user's own list of numbers or prefixes (and optionally ``default:``);
 2. the bundled prefixes in ``pipeline/data/numbers.yaml`` (+1 US, +44 UK, +86 CN);
 3. the run's ``--jurisdiction``, else the user file's ``default:``, else (for a
-   report) the last run's, else ``default_jurisdiction`` in ``call_rules.yaml``.
+   report) the last run's;
+4. when nobody chose (none of those), the language the call was spoken in
+   (``language_jurisdiction`` in ``call_rules.yaml``: an English call with no number is
+   not judged under Chinese law just because CN is the default);
+5. else ``default_jurisdiction`` in ``call_rules.yaml``.
 
 The longest matching key wins within each file; a user entry always beats a bundled
 one.  Every decision carries its reason, which the report and the call-pattern
@@ -67,16 +71,25 @@ def known_jurisdictions() -> list[str]:
     return list(yaml.safe_load(path.read_text(encoding="utf-8"))["jurisdictions"])
 
 
-def default_jurisdiction() -> str:
+def _call_rules() -> dict:
     path = Path(str(resources.files("pipeline") / "data" / "call_rules.yaml"))
-    return str(yaml.safe_load(path.read_text(encoding="utf-8")).get("default_jurisdiction", "CN"))
+    return yaml.safe_load(path.read_text(encoding="utf-8"))
+
+
+def default_jurisdiction() -> str:
+    return str(_call_rules().get("default_jurisdiction", "CN"))
+
+
+def language_jurisdictions() -> dict[str, str]:
+    """Spoken language -> jurisdiction, for a call no number places when nobody chose."""
+    return {str(k): str(v).upper() for k, v in (_call_rules().get("language_jurisdiction") or {}).items()}
 
 
 @dataclass
 class Judgement:
     jurisdiction: str
-    reason: str  # "numbers.yaml: +14155550123", "prefix +1", "default", "--jurisdiction"
-    kind: str  # "user", "prefix", "default"
+    reason: str  # "numbers.yaml: +14155550123", "prefix +1", "default", "--jurisdiction", "language en"
+    kind: str  # "user", "prefix", "language", "default"
 
 
 @dataclass
@@ -86,18 +99,26 @@ class NumberRules:
     default: str = "CN"
     default_reason: str = "default"
     user_file: str | None = None
+    # language -> jurisdiction; empty when someone chose the default (--jurisdiction, the
+    # numbers file's default:, the last run's), whose choice then covers every language
+    by_language: dict[str, str] = field(default_factory=dict)
 
-    def judge(self, number: str | None) -> Judgement:
+    def judge(self, number: str | None, language: str | None = None) -> Judgement:
+        """The jurisdiction of a call from ``number``; ``language`` (the call's, as
+        transcribed) decides only for a call no number places, when nobody chose."""
         for entries, kind in ((self.user, "user"), (self.bundled, "prefix")):
             hit = _longest_match(number, entries)
             if hit:
                 key, j = hit
                 where = f"{USER_FILE}: {key}" if kind == "user" else f"prefix {key}"
                 return Judgement(j, where, kind)
+        lang = (language or "").strip().lower()
+        if lang in self.by_language and self.by_language[lang] != self.default:
+            return Judgement(self.by_language[lang], f"language {lang}", "language")
         return Judgement(self.default, self.default_reason, "default")
 
-    def of(self, number: str | None) -> str:
-        return self.judge(number).jurisdiction
+    def of(self, number: str | None, language: str | None = None) -> str:
+        return self.judge(number, language).jurisdiction
 
 
 def _longest_match(number: str | None, entries: list[tuple[str, str]]) -> tuple[str, str] | None:
@@ -176,8 +197,11 @@ def load_number_rules(db_path: Path | str | None = None, run_default: str | None
         default, reason = default_jurisdiction(), "default"
     if default not in known:
         raise JurisdictionError(f"unknown jurisdiction {default!r}; known: {', '.join(known)}")
+    by_language = {}
+    if not (run_default or user_default or fallback):  # nobody chose: the language may
+        by_language = {k: v for k, v in language_jurisdictions().items() if v in known}
     return NumberRules(user, bundled, default, reason,
-                       str(path) if path is not None and path.is_file() else None)
+                       str(path) if path is not None and path.is_file() else None, by_language)
 
 
 def last_run_jurisdiction(conn: sqlite3.Connection) -> str | None:
@@ -230,9 +254,14 @@ def shown_citations(items: list[dict], jurisdiction: str | None, call_time: str 
     return out
 
 
-def reason_text(reason: str, templates: dict[str, str]) -> str:
+def reason_text(reason: str, templates: dict[str, str],
+                languages: dict[str, str] | None = None) -> str:
     """Why a number is judged under a jurisdiction, worded by ``templates`` (one language's
-    ``prefix``/``user``/``run``/``default``; ``prefix`` may use ``{key}``)."""
+    ``prefix``/``user``/``run``/``language``/``default``; ``prefix`` may use ``{key}``,
+    ``language`` ``{language}``, named by ``languages``)."""
+    if reason.startswith("language "):
+        code = reason.removeprefix("language ")
+        return templates["language"].format(language=(languages or {}).get(code, code))
     if reason.startswith("prefix "):
         return templates["prefix"].format(key=reason.removeprefix("prefix "))
     if reason.startswith(USER_FILE):

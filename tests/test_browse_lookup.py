@@ -3,9 +3,11 @@ a database written by the real Store with findings from the real detector.
 
 The browser must show, for every finding, exactly the citations the report shows: those of
 the jurisdiction that judged the call (numbers.yaml beside the database, country code, the
-last run's --jurisdiction, then CN), verified, in force on the call's day.  Issue 14: an
-English call with no number showed FDCPA, Regulation F and FCA CONC; a Mandarin call showed
-US law; unverified citations were shown.
+last run's --jurisdiction, then the call's language when nobody chose, then CN), verified,
+in force on the call's day.  Issue 14: an English call with no number showed FDCPA,
+Regulation F and FCA CONC; a Mandarin call showed US law; unverified citations were shown.
+Later: that English call was judged under Chinese law (CN being the default); it is now
+judged under US rules by its language, and says so.
 """
 
 from __future__ import annotations
@@ -145,7 +147,8 @@ def test_each_finding_page_shows_the_law_the_report_shows(law_db):
                               "按美国规则判断（号码前缀 +1）"),
               UK_CALL: ("UK", "judged under UK rules (United Kingdom; number prefix +44) / "
                               "按英国规则判断（号码前缀 +44）"),
-              NO_NUMBER: ("CN", cn)}
+              NO_NUMBER: ("US", "judged under US rules (United States; no number; the call is in "
+                                "English) / 按美国规则判断（号码未知，通话为英语）")}
     seen_law = set()
     for rid, (code, words) in judged.items():
         others = set().union(*(law_strings(j) for j in ("CN", "US", "UK") if j != code))
@@ -165,9 +168,10 @@ def test_each_finding_page_shows_the_law_the_report_shows(law_db):
             "FDCPA, 15 U.S.C. §1692d(2) (obscene, profane or abusive language) / "
             "美国《公平债务催收作业法》第1692d条第(2)项（辱骂性语言）"} <= seen_law
     assert any("CONC 7.3" in t for t in seen_law)
-    # the English call with no number is judged by CN rules: no US or UK law, and no CN
-    # provision fits an English threat of arrest, so nothing at all (as in the report)
-    assert all(expected[f][1] == [] for f in finding_ids(law_db, NO_NUMBER))
+    # the English call with no number is judged by US rules (its language): the FDCPA's
+    # false-threat provision, no Chinese or UK law (as in the report)
+    no_number = [t for f in finding_ids(law_db, NO_NUMBER) for t in expected[f][1]]
+    assert any("1692e" in t for t in no_number), no_number
 
 
 @pytest.mark.parametrize("path", ["findings_newest", "to_review", "findings",

@@ -29,6 +29,33 @@ def test_bundled_prefixes_then_the_run_default(tmp_path):
     assert us_run.of("+8613812345678") == "CN"  # a country code still wins over the default
 
 
+def test_a_call_no_number_places_is_judged_by_its_language_when_nobody_chose(tmp_path):
+    """An English recording with no number is not put under Chinese law because CN is the
+    default; once someone chooses (--jurisdiction, numbers.yaml's default:, the last run's
+    choice), that choice covers every language, and a number's country code still wins."""
+    rules = load_number_rules(tmp_path / "e.db")
+    english = rules.judge(None, "en")
+    assert (english.jurisdiction, english.reason, english.kind) == ("US", "language en", "language")
+    assert rules.judge("07700900123", "EN").jurisdiction == "US"  # no country code: not placed
+    assert rules.judge("+447700900123", "en").reason == "prefix +44"
+    assert rules.judge(None, "zh") == rules.judge(None) == rules.judge(None, "fr")
+    assert rules.judge(None, "zh").reason == "default"
+    for chosen in (load_number_rules(tmp_path / "e.db", "CN"),
+                   load_number_rules(tmp_path / "e.db", fallback="UK")):
+        assert chosen.judge(None, "en").kind == "default"
+    assert load_number_rules(tmp_path / "e.db", fallback="UK").of(None, "en") == "UK"
+    (tmp_path / "numbers.yaml").write_text("default: CN\n", encoding="utf-8")
+    assert load_number_rules(tmp_path / "e.db").judge(None, "en").reason == "numbers.yaml: default"
+
+
+def test_the_language_reason_is_worded_in_each_language():
+    from pipeline.jurisdiction import reason_text
+
+    en = {"language": "no number; the call is in {language}"}
+    assert reason_text("language en", en, {"en": "English"}) == "no number; the call is in English"
+    assert reason_text("language xx", en) == "no number; the call is in xx"
+
+
 def test_a_numbers_file_beside_the_database_wins(tmp_path):
     (tmp_path / "numbers.yaml").write_text(yaml.safe_dump(
         {"default": "US", "+1": "CN", "13812345678": "UK", "+1415": "US"}), encoding="utf-8")

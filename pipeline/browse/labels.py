@@ -103,10 +103,11 @@ def judged(code: str | None, reason: str, error: str | None = None) -> str:
     law = _doc()["law"]
     if code is None:
         return _both(lambda lang: law["unknown"][lang].format(error=error or ""))
-    reasons = _doc()["jurisdiction_reasons"]
+    reasons, names = _doc()["jurisdiction_reasons"], _doc()["language_names"]
     return _both(lambda lang: law["judged"][lang].format(
         code=code, name=jurisdiction_name(code, lang),
-        why=reason_text(reason, {k: v[lang] for k, v in reasons.items()})))
+        why=reason_text(reason, {k: v[lang] for k, v in reasons.items()},
+                        {k: v[lang] for k, v in names.items()})))
 
 
 def law_none() -> str:

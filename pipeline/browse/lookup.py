@@ -68,10 +68,11 @@ class CallLaw:
 
 
 async def recording(datasette, db: str, rid: str) -> dict:
-    """The call's time, number and file name ({} for an unknown recording)."""
+    """The call's time, number, file name and language ({} for an unknown recording)."""
     async def compute():
         row = (await datasette.get_database(db).execute(
-            "select call_time, phone_number, file_name from recordings where id = ?", [rid])).first()
+            "select call_time, phone_number, file_name, language from recordings where id = ?",
+            [rid])).first()
         return dict(row) if row else {}
 
     return await _cached((id(datasette), db, "recording", rid), compute)  # type: ignore[return-value]
@@ -120,12 +121,14 @@ async def number_rules(datasette, db: str) -> NumberRules | JurisdictionError:
     return await _cached((id(datasette), db, "rules"), compute)  # type: ignore[return-value]
 
 
-async def call_law(datasette, db: str, number: str | None, call_time: str | None) -> CallLaw:
-    """The law of a call from ``number`` at ``call_time`` (a message's too)."""
+async def call_law(datasette, db: str, number: str | None, call_time: str | None,
+                   language: str | None = None) -> CallLaw:
+    """The law of a call from ``number`` at ``call_time`` (a message's too); ``language``:
+    the call's, which decides only when no number does and nobody chose."""
     rules = await number_rules(datasette, db)
     if isinstance(rules, JurisdictionError):
         return CallLaw(None, "", call_time, str(rules))
-    verdict = rules.judge(number or None)
+    verdict = rules.judge(number or None, language)
     return CallLaw(verdict.jurisdiction, verdict.reason, call_time)
 
 
@@ -133,6 +136,7 @@ async def recording_law(datasette, db: str, rid: str) -> CallLaw:
     """The law of one recorded call, resolved once per recording."""
     async def compute():
         rec = await recording(datasette, db, rid)
-        return await call_law(datasette, db, rec.get("phone_number"), rec.get("call_time"))
+        return await call_law(datasette, db, rec.get("phone_number"), rec.get("call_time"),
+                              rec.get("language"))
 
     return await _cached((id(datasette), db, "law", rid), compute)  # type: ignore[return-value]

@@ -158,8 +158,8 @@ def build_report(db_path: Path, out_dir: Path, scope: Scope, options: ReportOpti
         settings={"languages": list(options.languages), "channels": channels,
                   "include_originals": options.include_originals, "pdf": options.pdf,
                   "jurisdiction": data.jurisdiction, "numbers_file": data.numbers_file,
-                  "number_jurisdictions": {n or "(no number)": {"jurisdiction": j, "why": why}
-                                           for n, (j, why) in data.number_jurisdictions.items()},
+                  "number_jurisdictions": [{"number": n or None, "jurisdiction": j, "why": why}
+                                           for n, j, why in data.number_jurisdictions],
                   "dismissed_left_out": data.dismissed,
                   "clip_padding_s": [clips.PAD_S, clips.PAD_S]},
         notes=[*result.warnings, font_note],
@@ -372,7 +372,7 @@ def _context(data: ReportData, lang: str, clip_paths: dict[int, tuple[str, float
                           "opening_lines": _opening_lines(inc)})
     per_category = sorted(data.per_category.items(), key=lambda kv: (-kv[1], kv[0]))
     by_jurisdiction: dict[str, list[str]] = {}
-    for number, (code, reason) in data.number_jurisdictions.items():
+    for number, code, reason in data.number_jurisdictions:
         shown = number or L["no_number"]
         by_jurisdiction.setdefault(code, []).append(
             f"{shown} ({_reason(L, reason)})" if lang == "en" else f"{shown}（{_reason(L, reason)}）")
@@ -416,7 +416,7 @@ def _generated(iso: str) -> str:
 
 def _reason(L: dict, reason: str) -> str:
     """Why a number is judged under a jurisdiction, in the report's language."""
-    return reason_text(reason, L["jurisdiction_reasons"])
+    return reason_text(reason, L["jurisdiction_reasons"], L["language_names"])
 
 
 def _pattern_text(templates: dict, p: PatternItem, L: dict) -> str:

@@ -323,7 +323,9 @@ class ReportData:
     reviews: list[dict] = field(default_factory=list)  # verdicts and notes, for the manifest
     numbers_file: str | None = None  # the user's numbers.yaml, when there is one
     # number -> (jurisdiction, reason) for every number in the report; "" for no number
-    number_jurisdictions: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # (number, jurisdiction, why), each once; "" for recordings with no number (one entry
+    # per distinct verdict: an English one may be judged apart from a Chinese one)
+    number_jurisdictions: list[tuple[str, str, str]] = field(default_factory=list)
     # the runs that made the findings in the report: id, started_at, detection
     detection_runs: list[dict] = field(default_factory=list)
 
@@ -424,9 +426,9 @@ def load(store: Store, scope: Scope, jurisdiction: str | None = None) -> ReportD
         undated_recordings=sum(1 for r in recordings if not r.call_time),
         jurisdictions=windows, reviews=reviews,
         numbers_file=judge.user_file, detection_runs=detection_runs,
-        number_jurisdictions={n: (v.jurisdiction, v.reason) for n, v in (
-            (n, judge.judge(n or None)) for n in [*numbers, *([""] if any(
-                not r.phone_number for r in recordings) else [])])})
+        number_jurisdictions=list(dict.fromkeys(
+            [(n, (v := judge.judge(n)).jurisdiction, v.reason) for n in numbers]
+            + [("", r.jurisdiction, r.jurisdiction_reason) for r in recordings if not r.phone_number])))
 
 
 def _windows_text(windows: dict[str, str]) -> str:
@@ -454,7 +456,7 @@ def _recordings(conn: sqlite3.Connection, scope: Scope, judge: NumberRules) -> l
             "select path from recording_files where recording_id = ? and superseded_at is null"
             " order by last_seen desc", [rec.id]) if p != rec.path]
         rec.segments = _segments(conn, rec.id)
-        verdict = judge.judge(rec.phone_number)
+        verdict = judge.judge(rec.phone_number, rec.language)
         rec.jurisdiction, rec.jurisdiction_reason = verdict.jurisdiction, verdict.reason
     return out
 
