@@ -66,6 +66,12 @@ def international(number: str | None) -> str:
     return n
 
 
+def written_language(text: str | None) -> str:
+    """The language of a typed message, for ``NumberRules.judge`` (which only asks when
+    no number places it): Chinese characters make it ``zh``, anything else ``en``."""
+    return "zh" if re.search(r"[\u3400-\u9fff]", text or "") else "en"
+
+
 def known_jurisdictions() -> list[str]:
     path = Path(str(resources.files("pipeline") / "data" / "call_rules.yaml"))
     return list(yaml.safe_load(path.read_text(encoding="utf-8"))["jurisdictions"])

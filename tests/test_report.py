@@ -608,7 +608,7 @@ def test_a_provision_no_longer_in_force_is_not_cited(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--number", "19999999999"], "no recording and no call from 19999999999"),
+    (["--number", "19999999999"], "no recording, no call and no message finding from 19999999999"),
     (["--number", "abc"], "'abc' is not a phone number"),
     (["--number", "138"], "is not a phone number"),
     (["--from", "2030-01-01"], "dated 2030-01-01 or later"),

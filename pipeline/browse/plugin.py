@@ -27,6 +27,7 @@ from datasette import hookimpl
 from markupsafe import Markup, escape
 
 from ..flagged import Why, meaning_ran
+from ..jurisdiction import written_language
 from ..store import verdict_rows
 from ..textnorm import fold, search_index_text, search_query
 from . import auth, cells, labels, lookup
@@ -182,7 +183,8 @@ async def _row_law(row, table: str | None, db: str, datasette) -> lookup.CallLaw
     if table == "pattern_findings" and "jurisdiction" in keys:  # judged when it was found
         return lookup.CallLaw(_get(row, "jurisdiction"), "", _get(row, "window_start"))
     if table == "message_findings":
-        return await lookup.call_law(datasette, db, _get(row, "phone_number"), _get(row, "sent_at"))
+        return await lookup.call_law(datasette, db, _get(row, "phone_number"), _get(row, "sent_at"),
+                                     written_language(_get(row, "quote")))
     rid = _get(row, "recording_id")
     if cells.is_sha(rid):
         return await lookup.recording_law(datasette, db, rid)

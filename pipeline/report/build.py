@@ -31,6 +31,7 @@ from ..store import Store
 from . import chart, complaint, fonts, manifest, subtitles
 from .complaint import at, span
 from .data import FindingItem, Incident, PatternItem, Recording, ReportData, ReportError, Scope, load
+from .messages import MessageItem
 from .pdf import PdfError, html_to_pdf
 
 LANGUAGES = ("zh", "en")
@@ -165,7 +166,7 @@ def build_report(db_path: Path, out_dir: Path, scope: Scope, options: ReportOpti
         notes=[*result.warnings, font_note],
         reviews=data.reviews,
         findings=[_finding_entry(f) for f in [*data.findings, *data.context]],
-        detection_runs=data.detection_runs,
+        detection_runs=data.detection_runs, messages=_message_entries(data.messages),
         clips=[{"file": rel, "incident": n, "recording_sha256": inc.recording.id,
                 "clip_span_s": [a, b], "sentence_span_s": [inc.start, inc.end],
                 "words_span_s": [inc.words_start, inc.words_end],
@@ -306,6 +307,26 @@ def _finding_entry(f: FindingItem) -> dict:
             "run_id": f.run_id, "detection": f.detection}
 
 
+def _message_entries(messages: list[MessageItem]) -> list[dict]:
+    """Each message in the report as the manifest lists it, with the sha256 of the export
+    it was imported from where that file is still there (so the recipient can check the
+    text against the phone's export)."""
+    hashes: dict[str, str | None] = {}
+    for m in messages:
+        if m.source not in hashes:
+            p = Path(m.source)
+            hashes[m.source] = sha256_file(p) if p.is_file() else None
+    return [{"message_id": m.id, "source": m.source, "source_sha256": hashes[m.source],
+             "line": m.line, "sent_at": m.sent_at, "phone_number": m.phone_number, "text": m.text,
+             "jurisdiction": m.jurisdiction, "jurisdiction_why": m.jurisdiction_reason,
+             "findings": [{"message_finding_id": f.id, "rule_id": f.rule_id, "category": f.category,
+                           "severity": f.severity, "matched_text": f.matched_text,
+                           "method": f.method or "rule", "found_by_meaning": f.why.by_meaning,
+                           "pattern": f.pattern, "score": f.score, "review_status": f.review_status}
+                          for f in m.findings]}
+            for m in messages]
+
+
 def _write_html(data: ReportData, folder: Path, languages: tuple[str, ...],
                 clip_paths: dict[int, tuple[str, float, float]],
                 originals: dict[str, Path]) -> tuple[list[Path], str]:
@@ -370,6 +391,7 @@ def _context(data: ReportData, lang: str, clip_paths: dict[int, tuple[str, float
                           "clip_span": span(clip[1], clip[2]) if clip else None,
                           "utterance_html": _marked(inc.utterance, inc.matched),
                           "opening_lines": _opening_lines(inc)})
+    messages = [{"item": m, "text_html": _marked(m.text, m.matched)} for m in data.messages]
     per_category = sorted(data.per_category.items(), key=lambda kv: (-kv[1], kv[0]))
     by_jurisdiction: dict[str, list[str]] = {}
     for number, code, reason in data.number_jurisdictions:
@@ -377,7 +399,8 @@ def _context(data: ReportData, lang: str, clip_paths: dict[int, tuple[str, float
         by_jurisdiction.setdefault(code, []).append(
             f"{shown} ({_reason(L, reason)})" if lang == "en" else f"{shown}（{_reason(L, reason)}）")
     context = dict(
-        L=L, d=data, incidents=incidents, per_category=per_category,
+        L=L, d=data, incidents=incidents, per_category=per_category, messages=messages,
+        messages_findings=sum(len(m.findings) for m in data.messages),
         why=lambda x: x.why.sentence(L["why_text"], cat_label(x.category), pattern=False),
         pattern_html=_pattern_html, detection_lines=_detection_lines(data, L),
         cat_label=cat_label, plural=plural, cite=cite, who=who, jurisdiction=jurisdiction,

@@ -15,7 +15,9 @@ from pathlib import Path
 import jinja2
 import yaml
 
+from ..flagged import Why
 from .data import Incident, ReportData
+from .messages import MessageItem
 
 
 @lru_cache(maxsize=1)
@@ -50,19 +52,39 @@ def span(a: float | None, b: float | None) -> str:
     return f"{at(a)}–{at(b)}"
 
 
+def _check(whys: list[Why]) -> str | None:
+    """What the person sending a draft should check first: a sentence no rule matched
+    ("meaning") or one matched only by sound ("sound"); None when a rule's words stand."""
+    if whys and all(w.by_meaning for w in whys):
+        return "meaning"
+    if whys and all(w.by_sound or w.by_meaning for w in whys):
+        return "sound"
+    return None
+
+
+def _categories(codes: list[str], data: ReportData) -> dict:
+    cats = [data.categories.get(c, {}) for c in codes]
+    return {"category_zh": "、".join(c.get("zh", "?") for c in cats),
+            "category_en": "; ".join(c.get("en", "?") for c in cats)}
+
+
+def _message(m: MessageItem, data: ReportData) -> dict:
+    return {"when": (m.sent_at or "").replace("T", " ") or None, "number": m.phone_number or None,
+            "text": m.text.strip(), "check": _check([f.why for f in m.findings]),
+            **_categories(m.categories, data)}
+
+
 def _fact(f: Incident, data: ReportData) -> dict:
     """One numbered fact: when, which number, which file and where in it, what was said.
 
     A finding about the call's opening (no identification heard) has no sentence to
     quote: it is described as such (``opening``), never pinned to another sentence.
     """
-    cats = [data.categories.get(c, {}) for c in f.categories]
     return {"when": (f.recording.call_time or "").replace("T", " ") or None,
             "number": f.recording.phone_number or None, "file": f.recording.file_name,
             "at": at(f.start), "quote": f.utterance.strip(), "opening": f.opening,
-            "opening_end": at(f.end),
-            "category_zh": "、".join(c.get("zh", "?") for c in cats),
-            "category_en": "; ".join(c.get("en", "?") for c in cats)}
+            "opening_end": at(f.end), "check": _check([x.why for x in f.findings]),
+            **_categories(f.categories, data)}
 
 
 def draft(channel: str, data: ReportData, complainant: str | None = None,
@@ -84,6 +106,7 @@ def draft(channel: str, data: ReportData, complainant: str | None = None,
         unanswered=data.attempted_unanswered, night_calls=data.night_calls,
         days_over_caps=data.days_over_caps, night_window=data.night_window,
         findings=[_fact(f, data) for f in data.incidents], has_call_log=has_call_log,
+        messages=[_message(m, data) for m in data.messages],
         originals=len(data.recordings), undated=data.undated_recordings,
         party=ch.get("party", "投诉人" if lang == "zh" else "Complainant"),
         other_party=ch.get("other_party", "被投诉方" if lang == "zh" else "About"))

@@ -46,6 +46,7 @@ from ..jurisdiction import (
     shown_citations,
 )
 from ..store import Store
+from .messages import MessageItem, load_messages
 
 __all__ = ["digits", "same_number"]  # re-exported: phone numbers are compared here too
 
@@ -322,12 +323,14 @@ class ReportData:
     jurisdictions: dict[str, str] = field(default_factory=dict)  # used: code -> night window
     reviews: list[dict] = field(default_factory=list)  # verdicts and notes, for the manifest
     numbers_file: str | None = None  # the user's numbers.yaml, when there is one
-    # number -> (jurisdiction, reason) for every number in the report; "" for no number
     # (number, jurisdiction, why), each once; "" for recordings with no number (one entry
     # per distinct verdict: an English one may be judged apart from a Chinese one)
     number_jurisdictions: list[tuple[str, str, str]] = field(default_factory=list)
     # the runs that made the findings in the report: id, started_at, detection
     detection_runs: list[dict] = field(default_factory=list)
+    # text messages with findings (``scan-text --db``), and their dismissed findings
+    messages: list[MessageItem] = field(default_factory=list)
+    messages_dismissed: int = 0
 
     @property
     def by_meaning(self) -> int:
@@ -371,13 +374,15 @@ def load(store: Store, scope: Scope, jurisdiction: str | None = None) -> ReportD
     calls = [c for c in merge_calls(callstore.stored_calls(store),
                                     callstore.recordings_with_stop_requests(store))
              if scope.covers_number(c.number) and scope.covers_time(_local_iso(c, rules_of(c.number)))]
-    if not recordings and not calls:
+    pack = load_rules()
+    messages, messages_dismissed = load_messages(conn, scope, judge, pack.citations)
+    if not recordings and not calls and not messages:
         if scope.narrowed:
-            raise ScopeError(f"nothing to report: the database holds no recording and no call "
-                             f"{scope.sentence()}; no package was made (check the number and dates)")
+            raise ScopeError(f"nothing to report: the database holds no recording, no call and no "
+                             f"message finding {scope.sentence()}; no package was made (check the "
+                             f"number and dates)")
         raise ScopeError("the database holds no transcribed recording yet; run `call-evidence "
                          "transcribe` first")
-    pack = load_rules()
     by_id = {r.id: r for r in recordings}
     findings, context, dismissed = _findings(store, by_id, pack.citations)
     reviews = [_review_entry(f) for f in [*findings, *context, *dismissed]
@@ -408,8 +413,10 @@ def load(store: Store, scope: Scope, jurisdiction: str | None = None) -> ReportD
                       conn.execute(f"select id, started_at, detection from runs where id in"
                                    f" ({', '.join('?' * len(made))}) order by id", sorted(made))]
     numbers = sorted({r.phone_number for r in recordings if r.phone_number}
-                     | {c.number for c in calls if c.number})
-    used = sorted({r.jurisdiction for r in recordings} | {judge.of(c.number) for c in calls})
+                     | {c.number for c in calls if c.number}
+                     | {m.phone_number for m in messages if m.phone_number})
+    used = sorted({r.jurisdiction for r in recordings} | {judge.of(c.number) for c in calls}
+                  | {m.jurisdiction for m in messages})
     windows = {j: _window(rules_for(j)) for j in used}
     return ReportData(
         scope=scope, jurisdiction=judge.default, categories=pack.categories,
@@ -426,6 +433,7 @@ def load(store: Store, scope: Scope, jurisdiction: str | None = None) -> ReportD
         undated_recordings=sum(1 for r in recordings if not r.call_time),
         jurisdictions=windows, reviews=reviews,
         numbers_file=judge.user_file, detection_runs=detection_runs,
+        messages=messages, messages_dismissed=messages_dismissed,
         number_jurisdictions=list(dict.fromkeys(
             [(n, (v := judge.judge(n)).jurisdiction, v.reason) for n in numbers]
             + [("", r.jurisdiction, r.jurisdiction_reason) for r in recordings if not r.phone_number])))

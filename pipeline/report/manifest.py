@@ -60,7 +60,7 @@ def file_entries(root: Path, skip: set[str]) -> list[dict]:
 def write(root: Path, *, originals: list[dict], runs: list[dict], scope: dict,
           settings: dict, notes: list[str], reviews: list[dict] | None = None,
           clips: list[dict] | None = None, findings: list[dict] | None = None,
-          detection_runs: list[dict] | None = None) -> dict:
+          detection_runs: list[dict] | None = None, messages: list[dict] | None = None) -> dict:
     """Write HOW-TO-VERIFY.txt, manifest.json and SHA256SUMS into ``root``; returns the manifest.
 
     ``reviews``: every person's verdict on a finding in scope, with its note (dismissed
@@ -69,6 +69,7 @@ def write(root: Path, *, originals: list[dict], runs: list[dict], scope: dict,
     ``findings``: each finding in the report with why it was flagged (method, the rule's
     pattern, the meaning score); ``detection_runs``: the runs that made them, each with
     its detection line (rules and the meaning layer, or rules only and why).
+    ``messages``: the text messages in the report with their findings.
     """
     (root / HOW_TO_VERIFY).write_text(VERIFY_TEXT, encoding="utf-8")
     files = file_entries(root, skip={MANIFEST, SUMS})
@@ -84,6 +85,7 @@ def write(root: Path, *, originals: list[dict], runs: list[dict], scope: dict,
         "detection_runs": detection_runs or [],
         "findings": findings or [],
         "reviews": reviews or [],
+        "messages": messages or [],
         "clips": clips or [],
         "files": files,
         "notes": notes,
