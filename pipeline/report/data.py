@@ -46,16 +46,11 @@ from ..jurisdiction import (
     shown_citations,
 )
 from ..store import Store
+from .kinds import CONTEXT_CATEGORIES, OPENING_CATEGORIES, worst
 from .messages import MessageItem, load_messages
 
 __all__ = ["digits", "same_number"]  # re-exported: phone numbers are compared here too
 
-# Categories that are context, not possible violations: a borrower's request to
-# stop is shown in its own list; ``identification`` is never stored as a finding.
-CONTEXT_CATEGORIES = {"stop_request"}
-# Findings about the call's opening as a whole (nothing heard), not about one sentence.
-OPENING_CATEGORIES = {"identity"}
-SEVERITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 LOW_CONFIDENCE_WORD = 0.5  # word probability under which a word is shown as uncertain
 _NUMBER_RE = re.compile(r"^\+?[0-9][0-9 ()./-]*$")
 
@@ -225,7 +220,7 @@ class Incident:
 
     @property
     def severity(self) -> str:
-        return min((f.severity for f in self.findings), key=lambda s: SEVERITY_ORDER.get(s, 9))
+        return worst(f.severity for f in self.findings)
 
     @property
     def speaker(self) -> str | None:

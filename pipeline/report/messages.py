@@ -21,8 +21,7 @@ from typing import Protocol
 
 from ..flagged import Why
 from ..jurisdiction import NumberRules, shown_citations, written_language
-
-LEFT_OUT = {"stop_request"}  # the borrower's words: context, not a finding
+from .kinds import CONTEXT_CATEGORIES, worst
 
 
 class _Scope(Protocol):
@@ -78,9 +77,7 @@ class MessageItem:
 
     @property
     def severity(self) -> str:
-        order = ["critical", "high", "medium", "low"]
-        return min((f.severity for f in self.findings),
-                   key=lambda s: order.index(s) if s in order else len(order))
+        return worst(f.severity for f in self.findings)
 
     @property
     def matched(self) -> list[str]:
@@ -103,20 +100,21 @@ def load_messages(conn: sqlite3.Connection, scope: _Scope, judge: NumberRules,
         return [], 0
     out: dict[int, MessageItem] = {}
     dismissed = 0
-    for row in conn.execute(
+    for (mid, source, line, number, sent_at, text, fid, rule_id, category, severity, matched,
+         citations, note, status, method, pattern, score) in conn.execute(
             "select m.id, m.source, m.line, m.phone_number, m.sent_at, m.text, f.id, f.rule_id,"
             " f.category, f.severity, f.matched_text, f.citations, f.note, f.review_status,"
             " f.method, f.pattern, f.score from message_findings f"
             " join messages m on m.id = f.message_id"
             " order by coalesce(m.sent_at, '9999'), m.source, m.id, f.id"):
-        mid, source, line, number, sent_at, text, *rest = row
-        if rest[2] in LEFT_OUT or not scope.covers_number(number) or not _covers_time(scope, sent_at):
+        if (category in CONTEXT_CATEGORIES or not scope.covers_number(number)
+                or not _covers_time(scope, sent_at)):
             continue
-        if rest[7] == "dismissed":
+        if status == "dismissed":
             dismissed += 1
             continue
         try:
-            cites = json.loads(rest[5] or "[]")
+            cites = json.loads(citations or "[]")
         except ValueError:
             cites = []
         item = out.get(mid)
@@ -124,9 +122,9 @@ def load_messages(conn: sqlite3.Connection, scope: _Scope, judge: NumberRules,
             item = out[mid] = MessageItem(mid, source, line, number, sent_at, text or "")
             verdict = judge.judge(number, item.language)
             item.jurisdiction, item.jurisdiction_reason = verdict.jurisdiction, verdict.reason
-        f = MessageFinding(rest[0], rest[1], rest[2], rest[3], rest[4] or "",
-                           cites if isinstance(cites, list) else [], rest[6], rest[7] or "unreviewed",
-                           rest[8], rest[9], rest[10])
+        f = MessageFinding(fid, rule_id, category, severity, matched or "",
+                           cites if isinstance(cites, list) else [], note, status or "unreviewed",
+                           method, pattern, score)
         f.shown_citations = shown_citations(f.citations, item.jurisdiction, sent_at, known)
         item.findings.append(f)
     return list(out.values()), dismissed
