@@ -15,6 +15,7 @@ clauses between punctuation marks.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from .. import textnorm
 
@@ -114,15 +115,29 @@ def word_spans(pieces: list[str]) -> tuple[str, list[tuple[int, int]]]:
     return "".join(pieces), spans
 
 
+@lru_cache(maxsize=4096)
+def _fold_char(ch: str) -> str:
+    """One character folded; remembered, since a text repeats few distinct characters."""
+    return textnorm.fold(ch)
+
+
 def fold_map(text: str) -> tuple[str, list[int]]:
     """``text`` folded for matching one character at a time, and for each folded
     character the index of the original character it came from."""
     out, origin = [], []
     for i, ch in enumerate(text):
-        f = textnorm.fold(ch)
+        f = _fold_char(ch)
         out.append(f)
         origin += [i] * len(f)
     return "".join(out), origin
+
+
+@lru_cache(maxsize=4)
+def _matching_map(original: str) -> tuple[str, list[int]]:
+    """The matcher's form of ``original`` with its map back, made once per utterance:
+    every finding in one utterance asks for it (up to 25 per rule on junk input, where
+    remaking it for each cost minutes on a 1 MB line)."""
+    return _without_cjk_spaces(*fold_map(original))
 
 
 def _without_cjk_spaces(text: str, origin: list[int]) -> tuple[str, list[int]]:
@@ -136,7 +151,7 @@ def _without_cjk_spaces(text: str, origin: list[int]) -> tuple[str, list[int]]:
 def quote_in_text(original: str, matched_in: str, start: int, end: int) -> str:
     """The quote for a match at ``[start, end)`` of ``matched_in`` (the matcher's folded
     form of ``original``), taken from ``original`` itself when the positions map back."""
-    folded, origin = _without_cjk_spaces(*fold_map(original))
+    folded, origin = _matching_map(original)
     if folded != matched_in or end <= start:
         return quote_around(matched_in, start, end)  # cannot map back: cut the folded form
     return quote_around(original, origin[start], origin[end - 1] + 1)
