@@ -39,6 +39,11 @@ def _engine_options(f):
                      show_default=True),
         click.option("--threads", type=int, default=0,
                      help="CPU threads per transcribing worker (0: automatic)."),
+        click.option("--cpu-isa", type=click.Choice(["auto", "GENERIC", "AVX", "AVX2", "AVX512"]),
+                     default="auto", show_default=True,
+                     help="CPU kernel path of faster-whisper (CT2_FORCE_CPU_ISA). Kernels round "
+                          "differently, so machines must share one to give the same words "
+                          "(docs/reliability.md); 'auto': CTranslate2's choice, recorded per run."),
         click.option("--workers", type=int, default=0,
                      help="Files transcribed at once (0: automatic, 2 on a 2-core machine; "
                           "openai-whisper always 1)."),
@@ -62,13 +67,21 @@ def _engine_options(f):
 
 
 def _options(engine, model, language, device, threads, workers, rules, no_split_stereo,
-             jurisdiction=None, script="simplified", call_log=None, diarize=False):
+             jurisdiction=None, script="simplified", call_log=None, diarize=False, cpu_isa="auto"):
     from .flow import Options
 
+    if cpu_isa != "auto":
+        from .engines import EngineError, kernels
+
+        try:
+            kernels.check_isa(cpu_isa)
+        except EngineError as e:
+            raise click.BadParameter(str(e).split(": ", 1)[-1], param_hint="--cpu-isa") from e
     return Options(engine=engine, model=model, language=None if language == "auto" else language,
                    device=device, threads=threads, workers=workers, rules=list(rules),
                    split_stereo=not no_split_stereo, jurisdiction=jurisdiction, script=script,
-                   call_log=call_log, diarize=diarize)
+                   call_log=call_log, diarize=diarize,
+                   cpu_isa=None if cpu_isa == "auto" else cpu_isa)
 
 
 def _scale_options(f):
@@ -110,8 +123,8 @@ def browse_hint(db_path: Path) -> str:
               help="A call-log CSV exported from the phone (attempted and connected calls).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @_scale_options
-def transcribe(folder, db_path, engine, model, language, device, threads, workers, rules, diarize,
-               no_split_stereo, jurisdiction, script, call_log, quiet, executor, address,
+def transcribe(folder, db_path, engine, model, language, device, threads, cpu_isa, workers, rules,
+               diarize, no_split_stereo, jurisdiction, script, call_log, quiet, executor, address,
                ray_workers, cpus_per_worker, gpus_per_worker, ship_bytes):
     """Hash, normalise, transcribe and scan every new recording in FOLDER.
 
@@ -132,7 +145,7 @@ def transcribe(folder, db_path, engine, model, language, device, threads, worker
                    "(amr, m4a, mp3, wav, aac, 3gp, opus, flac, mp4), or try `make demo`.")
         return
     opts = _options(engine, model, language, device, threads, workers, rules, no_split_stereo,
-                    jurisdiction, script, call_log, diarize=diarize)
+                    jurisdiction, script, call_log, diarize=diarize, cpu_isa=cpu_isa)
     from .scale import RayOptions
 
     opts.executor = executor
@@ -169,8 +182,8 @@ def transcribe(folder, db_path, engine, model, language, device, threads, worker
               help="Seconds between looks at the folder.")
 @click.option("--stable-polls", type=int, default=3, show_default=True,
               help="A file is processed once its size and time are unchanged for this many looks.")
-def watch(folder, db_path, engine, model, language, device, threads, workers, rules, diarize,
-          no_split_stereo, jurisdiction, script, interval, stable_polls):
+def watch(folder, db_path, engine, model, language, device, threads, cpu_isa, workers, rules,
+          diarize, no_split_stereo, jurisdiction, script, interval, stable_polls):
     """Process recordings as they are dropped into FOLDER, until Ctrl-C.
 
     A file is taken only when it has stopped growing (phones sync slowly).
@@ -189,7 +202,7 @@ def watch(folder, db_path, engine, model, language, device, threads, workers, ru
     stop = StopFlag()
     install_signal_handlers(stop, log)
     opts = _options(engine, model, language, device, threads, workers, rules, no_split_stereo,
-                    jurisdiction, script, diarize=diarize)
+                    jurisdiction, script, diarize=diarize, cpu_isa=cpu_isa)
     pipeline = Pipeline(opts, log=log)
     watcher = Watcher(pipeline, folder, db_path, interval=interval, stable_polls=stable_polls,
                       stop=stop, log=log)

@@ -25,7 +25,7 @@ from pathlib import Path
 from . import ingest, models
 from .detect import Detector, Finding, TimedText, TimedWord
 from .detect.quote import opening
-from .engines import Engine, Transcript, load_engine
+from .engines import Engine, EngineError, Transcript, kernels, load_engine
 from .errors import FileFailed, FlowError, cache_message, is_cache_problem
 from .normalise import NormaliseError, normalise
 from .options import Options
@@ -150,6 +150,11 @@ class FileWork:
             self.log(f"loading {o.engine} with model {o.model or models.BUNDLED_MODEL} ...")
             workers = self.workers()
             threads = o.threads or (max(1, (os.cpu_count() or 1) // workers) if workers > 1 else 0)
+            if o.engine == "faster-whisper":
+                try:  # before the model loads: CTranslate2 reads it once per process
+                    kernels.force_isa(o.cpu_isa)
+                except EngineError as e:
+                    raise FlowError(str(e)) from e
             self._engine = load_engine(o.engine, o.model, device=o.device, threads=threads,
                                        workers=workers)
         return self._engine

@@ -37,6 +37,7 @@ class Options:
     language: str | None = None  # None = detect per file
     device: str = "auto"
     threads: int = 0
+    cpu_isa: str | None = None  # faster-whisper's kernel path (engines/kernels.py); None: its own
     split_stereo: bool = True
     rules: list[Path] = field(default_factory=list)
     cache_dir: Path | None = None

@@ -56,7 +56,9 @@ def make_broken_files(folder: Path) -> dict[str, Path]:
 def fw_engine():
     from pipeline.engines import load_engine
 
-    return load_engine("faster-whisper")
+    # One thread, as each Ray worker of the tests' cluster and each local worker on 2 cores
+    # uses: runs compared across executors are made with the same settings.
+    return load_engine("faster-whisper", threads=1)
 
 
 @pytest.fixture(scope="session")

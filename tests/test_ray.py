@@ -7,6 +7,7 @@ processes on separate Ray nodes) and run the real Whisper model in each.
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import shutil
@@ -204,6 +205,13 @@ def test_ray_cluster_writes_the_same_database_as_the_local_executor(ray_cluster,
     run = c.execute("select status, processed, engine_version, model_sha256, settings from runs").fetchall()
     assert len(run) == 1 and run[0][:2] == ("finished", e2e.first.processed) and run[0][2] and run[0][3]
     assert '"executor": "ray"' in run[0][4]
+    # each worker's CPU kernels are in the record, and here (one machine) they are the driver's
+    from pipeline.engines import kernels
+
+    recorded = json.loads(run[0][4])["engine_settings"]
+    assert len(recorded["workers"]) == 2
+    assert {w["kernels"]["cpu_isa"] for w in recorded["workers"]} == {kernels.cpu_isa()}
+    assert recorded["kernels"]["cpu_isa"] == kernels.cpu_isa()
     # both workers did some of it; the driver's summary has their stage timings
     assert len(summary.workers) == 2 and all(w["files"] + w["failed"] > 0 for w in summary.workers)
     assert sum(w["files"] for w in summary.workers) == summary.processed

@@ -8,6 +8,7 @@ import threading
 import numpy as np
 
 from .. import models
+from . import kernels
 from .base import (
     SAMPLE_RATE,
     ZH_PROMPT,
@@ -72,6 +73,7 @@ class FasterWhisperEngine:
             )
         except Exception as e:
             raise EngineError(f"faster-whisper could not load model {info.name!r}: {e}") from e
+        kernels.note_loaded()
 
     def version(self) -> str:
         import faster_whisper
@@ -83,7 +85,9 @@ class FasterWhisperEngine:
                 "beam_size": self.beam_size, "word_timestamps": True, "zh_prompt": self.zh_prompt,
                 "batch_size_long_audio": self.batch_size, "workers": self.workers,
                 "cpu_threads": self.threads,
-                "condition_on_previous_text": False}
+                "condition_on_previous_text": False,
+                # the kernels the words came from (pipeline/engines/kernels.py)
+                "kernels": kernels.describe() if self.device == "cpu" else {}}
 
     def _kwargs(self, language: str | None) -> dict:
         """Decoding settings shared by every path (so the fast path decodes exactly alike)."""

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from .. import ingest
+from ..engines import kernels
 from ..errors import FileFailed, FlowError
 from ..filework import Prepared, file_language
 from ..options import SHIP_MODES
@@ -80,7 +81,8 @@ class _Worker:
                 "device": self.info.get("device", "?"), "files": self.files, "failed": self.failed,
                 "audio_seconds": round(self.audio_seconds, 2), "busy_seconds": round(busy, 2),
                 "realtime_factor": round(self.audio_seconds / busy, 2) if busy else None,
-                "shipped_files": self.shipped, "died": self.died}
+                "shipped_files": self.shipped, "died": self.died,
+                "kernels": (self.info.get("engine_settings") or {}).get("kernels") or {}}
 
 
 class RemoteEngine:
@@ -90,7 +92,16 @@ class RemoteEngine:
         self.model_name = info["model_name"]
         self.model_sha256 = info["model_sha256"]
         self._version = info["engine_version"]
-        self._settings = info["engine_settings"]
+        self._settings = dict(info["engine_settings"])
+        self._workers: list[dict[str, Any]] = []
+
+    def add_worker(self, info: dict[str, Any]) -> None:
+        """Each started worker's host and kernels go into the run record."""
+        row = {"host": info.get("host"), "pid": info.get("pid"),
+               "kernels": (info.get("engine_settings") or {}).get("kernels") or {}}
+        if row not in self._workers:
+            self._workers.append(row)
+            self._settings["workers"] = list(self._workers)
 
     def version(self) -> str:
         return self._version
@@ -128,7 +139,9 @@ class RayExecutor:
             num_cpus=self.ro.cpus_per_worker, num_gpus=self.ro.gpus_per_worker,
             max_restarts=0, max_task_retries=0, scheduling_strategy="SPREAD")
         detector = ray.put(pipeline.detector)
-        env = forwarded_env()
+        # The kernel-choosing environment set here (CT2_FORCE_CPU_ISA...) goes to every worker,
+        # so their words come from the path this machine's would (engines/kernels.py).
+        env = {**forwarded_env(), **kernels.forwarded_env()}
         self._new_actor = lambda: actor.remote(opts, detector, env)
         self._names = (f"w{i}" for i in itertools.count(1))
         self._inbox: queue.Queue[_Job | None] = queue.Queue()
@@ -146,6 +159,8 @@ class RayExecutor:
             raise
         self.slots = max(1, len(self._idle) * max(1, self.ro.in_flight_per_worker))
         pipeline.remote_engine = RemoteEngine(self._idle[0].info)
+        for w in self._idle:
+            pipeline.remote_engine.add_worker(w.info)
         self._thread = threading.Thread(target=self._loop, name="ray-dispatch", daemon=True)
         self._thread.start()
 
@@ -199,7 +214,24 @@ class RayExecutor:
             self.ray.kill(w.handle)
             return w.died
         self._idle.append(w)
+        self._check_kernels(w)
+        if isinstance(self.pipeline.remote_engine, RemoteEngine):  # a replacement worker
+            self.pipeline.remote_engine.add_worker(w.info)
         return None
+
+    def _check_kernels(self, w: _Worker) -> None:
+        """Say so when a worker's CPU kernels differ from the driver's: its words can differ
+        from a local run's (the run record keeps each worker's path)."""
+        theirs = (w.info.get("engine_settings") or {}).get("kernels") or {}
+        if not theirs or self.pipeline.options.engine != "faster-whisper":
+            return
+        ours = kernels.cpu_isa()
+        if self.pipeline.options.cpu_isa is None and theirs.get("cpu_isa") != ours:
+            self.pipeline.log(
+                f"Ray: worker {w.name} on {w.info.get('host', '?')} runs CTranslate2 on the "
+                f"{theirs.get('cpu_isa')} kernel path, this machine on {ours}: its transcripts may "
+                "differ from a local run's in close words; pass --cpu-isa to make every node take "
+                "one path (docs/reliability.md)")
 
     # ------------------------------------------------------------ driver thread
     def submit(self, src: ingest.SourceFile, run_id: int) -> Future:
