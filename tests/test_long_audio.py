@@ -8,7 +8,7 @@ import pytest
 
 from pipeline.flow import Options, Pipeline
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.long]  # make test-long (CI runs it)
 
 
 def test_an_hour_of_hold_music_yields_no_findings(tmp_path, fw_engine):

@@ -220,6 +220,7 @@ def test_ray_cluster_writes_the_same_database_as_the_local_executor(ray_cluster,
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_killing_a_worker_mid_run_loses_and_duplicates_nothing(ray_cluster, e2e, tmp_path, monkeypatch):
     """One worker is SIGKILLed while it transcribes; its file is redone on another worker.
 

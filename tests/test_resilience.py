@@ -144,6 +144,7 @@ def _wait_for(proc: subprocess.Popen, needle: str, count: int = 1, timeout: floa
 
 
 @pytest.mark.slow
+@pytest.mark.long
 def test_kill_9_during_transcription_and_during_commit_then_resume(tmp_path):
     folder = tmp_path / "rec"
     folder.mkdir()
