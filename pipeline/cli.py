@@ -336,9 +336,15 @@ def browse(db_path, host, port, use_password, open_browser):
     import os
 
     from .browse import ACCOUNT, password_env, serve_command, server_url
+    from .readonly import connect_read_only
+    from .store import StoreError
 
     if not db_path.exists():
         raise click.ClickException(f"database not found: {db_path}; run `make transcribe` first")
+    try:  # refuse a file that is not an evidence database before serving (or writing) anything
+        connect_read_only(db_path, any_version=True).close()
+    except StoreError as e:
+        raise click.ClickException(str(e)) from e
     env = dict(os.environ)
     if host not in ("127.0.0.1", "localhost", "::1") and not use_password:
         raise click.ClickException(
@@ -448,6 +454,7 @@ def review(finding_ids, db_path, status, own_words, note, list_status):
     the findings and applied again to the rebuilt ones (same recording and rule,
     start within 2 s).
     """
+    from .readonly import read_only_store
     from .store import Store, StoreError
 
     if not db_path.exists():
@@ -461,7 +468,8 @@ def review(finding_ids, db_path, status, own_words, note, list_status):
         raise click.UsageError("give finding ids and one of --confirm, --dismiss, --reset "
                                "(or --list STATUS)")
     try:
-        store = Store(db_path)
+        # --list only reads: the database is opened read-only (a foreign file is refused)
+        store = read_only_store(db_path) if list_status is not None else Store(db_path)
         try:
             if list_status is not None:
                 where = "" if list_status == "all" else " where f.review_status = ?"

@@ -23,12 +23,13 @@ import jinja2
 import yaml
 from markupsafe import Markup, escape
 
-from .. import __version__, clips, ingest, reviewers
+from .. import __version__, callstore, clips, ingest, reviewers
 from ..flagged import meaning_ran
 from ..hashing import sha256_file
 from ..jurisdiction import reason_text
-from ..store import Store
-from . import chart, complaint, fonts, manifest, subtitles
+from ..readonly import read_only_store
+from ..store import Store, StoreError
+from . import chart, complaint, fonts, manifest, staging, subtitles
 from .complaint import at, span
 from .data import FindingItem, Incident, PatternItem, Recording, ReportData, ReportError, Scope, load
 from .messages import MessageItem
@@ -75,19 +76,12 @@ def _package_name(scope: Scope) -> str:
     return f"evidence_{_slug(what)}_{datetime.now():%Y%m%d-%H%M%S}"
 
 
-def _new_folder(out_dir: Path, name: str) -> Path:
-    """A fresh package folder (never one that exists: a package is written once)."""
-    for n in range(100):
-        folder = out_dir / (name if n == 0 else f"{name}-{n + 1}")
-        try:
-            folder.mkdir(parents=True)
-            return folder
-        except FileExistsError:
-            continue
-        except OSError as e:
-            raise ReportError(f"cannot create the report folder in {out_dir}: "
-                              f"{e.strerror or e}") from e
-    raise ReportError(f"too many packages named {name} in {out_dir}")
+def _open(db_path: Path) -> Store:
+    """The database, read-only; a file that is not one is refused in one line."""
+    try:
+        return read_only_store(db_path)
+    except StoreError as e:
+        raise ReportError(str(e)) from e
 
 
 def locate_original(rec: Recording) -> Path | None:
@@ -112,19 +106,34 @@ def build_report(db_path: Path, out_dir: Path, scope: Scope, options: ReportOpti
     if unknown:
         raise ReportError(f"unknown complaint channel(s) {', '.join(unknown)}; known: "
                           f"{', '.join(complaint.channels())}")
-    if not Path(db_path).is_file():
-        raise ReportError(f"database not found: {db_path}")
-    store = Store(db_path)
+    store = _open(db_path)
     try:
         data = load(store, scope, options.jurisdiction)
-        has_call_log = store.conn.execute("select count(*) from call_log").fetchone()[0] > 0
+        has_call_log = callstore.call_log_size(store) > 0
     finally:
         store.close()
-    folder = _new_folder(Path(out_dir), _package_name(scope))
+    with staging.staged(Path(out_dir), _package_name(scope)) as stage:
+        result = _assemble(data, stage.work, options, channels, has_call_log, log)
+        if options.make_zip:
+            result.zip_path = _zip(result.folder)
+        final = stage.commit((f"{stage.name}.zip",))
+    result.html = [final / p.name for p in result.html]
+    result.pdf = [final / p.name for p in result.pdf]
+    result.folder = final
+    if result.zip_path:
+        result.zip_path = final.with_suffix(".zip")
+        log(f"zip: {result.zip_path}")
+    log(f"package: {final}")
+    return result
+
+
+def _assemble(data: ReportData, folder: Path, options: ReportOptions, channels: list[str],
+              has_call_log: bool, log: Callable[[str], None]) -> ReportResult:
+    """Write every file of the package into ``folder`` (a temporary one), manifest last."""
+    folder.mkdir()
     result = ReportResult(folder, None, findings=len(data.findings), recordings=len(data.recordings))
     log(f"report: {len(data.recordings)} recordings, {len(data.findings)} findings "
-        f"({data.dismissed} dismissed, left out) -> {folder}")
-
+        f"({data.dismissed} dismissed, left out)")
     originals = _originals(data, folder, options.include_originals, result.warnings, log)
     clip_paths = _clips(data, folder, originals, result.warnings, log)
     _transcripts(data, folder)
@@ -173,9 +182,6 @@ def build_report(db_path: Path, out_dir: Path, scope: Scope, options: ReportOpti
                 "finding_ids": [f.id for f in inc.findings]}
                for n, inc in enumerate(data.incidents, 1) if n in clip_paths
                for rel, a, b in [clip_paths[n]]])
-    if options.make_zip:
-        result.zip_path = _zip(folder)
-        log(f"zip: {result.zip_path}")
     return result
 
 
@@ -236,6 +242,7 @@ def _clips(data: ReportData, folder: Path, originals: dict[str, Path], warnings:
         rel = _clip_name(f, n)
         (folder / rel).parent.mkdir(exist_ok=True)
         shutil.move(cut, folder / rel)  # the scratch copy is not kept
+        (folder / rel).chmod(0o644)  # as every other file in the package (the cut is 0600)
         out[n] = (rel, a, b)
     shutil.rmtree(scratch, ignore_errors=True)
     log(f"clips: {len(out)}")

@@ -350,7 +350,6 @@ def load(store: Store, scope: Scope, jurisdiction: str | None = None) -> ReportD
     if scope.date_from and scope.date_to and scope.date_from > scope.date_to:
         raise ScopeError("--from is after --to")
     conn = store.conn
-    callstore.ensure_tables(store)
     try:
         judge = rules_for_database(store.path, conn, jurisdiction)
     except JurisdictionError as e:
