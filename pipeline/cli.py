@@ -367,8 +367,9 @@ def _numbers(ctx, param, values):
     """Each --number must be a phone number: a typo never widens a report to every number."""
     from .report.data import ScopeError, check_number
 
-    try:
-        return tuple(check_number(v) for v in values)
+    try:  # "--number a,b" is "--number a --number b"
+        return tuple(check_number(v) for text in values for v in text.split(",") if v.strip()
+                     or not text.strip())
     except ScopeError as e:
         raise click.BadParameter(str(e)) from e
 
@@ -390,7 +391,9 @@ def _date(ctx, param, value):
 @click.option("--out", "out_dir", default="reports", type=click.Path(path_type=Path),
               show_default=True, help="Folder in which the package folder and zip are made.")
 @click.option("--number", "numbers", multiple=True, callback=_numbers,
-              help="Only calls from this number; repeat for numbers one collector uses.")
+              help="One counterparty: only calls and messages from this number; repeat (or "
+                   "separate with commas) for the numbers one collector uses. Without it, one "
+                   "package per counterparty (numbers.yaml may group a lender's numbers).")
 @click.option("--name", default=None, help="Who the report is about (e.g. the collection company).")
 @click.option("--from", "date_from", callback=_date, help="First day (YYYY-MM-DD), inclusive.")
 @click.option("--to", "date_to", callback=_date, help="Last day (YYYY-MM-DD), inclusive.")
@@ -403,13 +406,16 @@ def _date(ctx, param, value):
 @click.option("--no-originals", is_flag=True, help="List the originals' hashes but do not copy them.")
 @click.option("--no-pdf", is_flag=True, help="HTML only (no Chromium needed).")
 @click.option("--jurisdiction", type=JURISDICTIONS, default=None)
+@click.option("--all-in-one", is_flag=True,
+              help="One package for everything in scope, even several counterparties or "
+                   "jurisdictions (page one says what it mixes). Default: one package each.")
 def report(db_path, out_dir, numbers, name, date_from, date_to, languages, channels, complainant,
-           no_originals, no_pdf, jurisdiction):
+           no_originals, no_pdf, jurisdiction, all_in_one):
     """Make a complaint-ready evidence package: report (HTML + PDF, Chinese and English),
     clips, transcripts (text, SRT, VTT), original recordings, draft complaints and a
     manifest with every file's SHA-256.  Findings dismissed with `review` are left out.
     """
-    from .report import ReportError, ReportOptions, Scope, build_report
+    from .report import ReportError, ReportOptions, Scope, build_reports
     from .report.data import ScopeError
     from .store import StoreError
 
@@ -417,20 +423,26 @@ def report(db_path, out_dir, numbers, name, date_from, date_to, languages, chann
         raise click.BadParameter("--from is after --to")
     options = ReportOptions(languages=tuple(languages) or ("zh", "en"),
                             channels=list(channels) or None, include_originals=not no_originals,
-                            pdf=not no_pdf, complainant=complainant, jurisdiction=jurisdiction)
+                            pdf=not no_pdf, complainant=complainant, jurisdiction=jurisdiction,
+                            all_in_one=all_in_one)
     scope = Scope(numbers=list(numbers), date_from=date_from, date_to=date_to, name=name)
     try:
-        result = build_report(db_path, out_dir, scope, options, log=lambda m: click.echo(m, err=True))
+        batch = build_reports(db_path, out_dir, scope, options, log=lambda m: click.echo(m, err=True))
     except ScopeError as e:  # an empty or invalid scope: a usage error (exit 2), no package
         raise click.UsageError(str(e)) from e
     except (ReportError, StoreError) as e:
         raise click.ClickException(str(e)) from e
-    for w in result.warnings:
+    for w in [*batch.warnings, *(w for r in batch.packages for w in r.warnings)]:
         click.echo(f"warning: {w}", err=True)
-    click.echo(f"{result.findings} findings from {result.recordings} recordings")
-    click.echo(f"package: {result.folder}")
-    if result.zip_path:
-        click.echo(f"zip:     {result.zip_path}")
+    if batch.index:
+        click.echo(f"{len(batch.packages)} packages, one per counterparty; index: {batch.index}")
+    for result in batch.packages:
+        found = result.findings + len(result.manifest.get("messages", []))
+        click.echo(f"{found} finding(s) from {result.recordings} recording(s) and "
+                   f"{len(result.manifest.get('messages', []))} message(s)")
+        click.echo(f"package: {result.folder}")
+        if result.zip_path:
+            click.echo(f"zip:     {result.zip_path}")
 
 
 @cli.command()

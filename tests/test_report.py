@@ -142,7 +142,8 @@ def test_cli_report_html_only_and_review(tmp_path):
                                   "--db", str(db)])
     assert res.exit_code == 0, res.output
     res = runner.invoke(cli, ["report", "--db", str(db), "--out", str(tmp_path / "out"), "--no-pdf",
-                              "--lang", "en", "--channel", "12315", "--name", "XX Collections"])
+                              "--lang", "en", "--channel", "12315", "--name", "XX Collections",
+                              "--number", "13812345678,13912345678"])  # one collector, two numbers
     assert res.exit_code == 0, res.output
     folder = Path(re.search(r"package: (.+)", res.output).group(1).strip())
     html = (folder / "report-en.html").read_text(encoding="utf-8")
@@ -527,7 +528,8 @@ def test_citations_follow_the_jurisdiction_of_each_call(tmp_path):
     """A Mandarin call under CN rules shows no US or UK law, the +1 call (judged by US
     rules from its number) no Chinese or UK law; unverified citations are never shown."""
     db = _small_db(tmp_path, MIXED)
-    result = build_report(db, tmp_path / "out", Scope(), ReportOptions(pdf=False, make_zip=False))
+    result = build_report(db, tmp_path / "out", Scope(),
+                          ReportOptions(pdf=False, make_zip=False, all_in_one=True))
     labels = {lang: _law_labels(lang) for lang in ("zh", "en")}
     verified = {c["id"] for c in load_rules().citations.values() if c["verified"]}
     for lang in ("zh", "en"):
@@ -571,7 +573,8 @@ def test_an_english_call_with_no_number_is_judged_by_its_language(tmp_path):
             by_file["zh_threat_harm.flac"].jurisdiction_reason) == ("CN", "default")
     assert ("", "US", "language en") in data.number_jurisdictions
     assert ("", "CN", "default") in data.number_jurisdictions
-    result = build_report(db, tmp_path / "out", Scope(), ReportOptions(pdf=False, make_zip=False))
+    result = build_report(db, tmp_path / "out", Scope(),
+                          ReportOptions(pdf=False, make_zip=False, all_in_one=True))
     en = (result.folder / "report-en.html").read_text(encoding="utf-8")
     zh = (result.folder / "report-zh.html").read_text(encoding="utf-8")
     assert "recordings with no number (spoken in English)" in en
@@ -681,7 +684,8 @@ def test_review_notes_reach_the_report_and_the_manifest(tmp_path):
     old = store.conn.execute("select id from findings where category = 'insult'").fetchone()[0]
     store.set_review([old], "confirmed", reviewed_by="this computer (browser, no login)")
     store.close()
-    result = build_report(db, tmp_path / "out", Scope(), ReportOptions(pdf=False, make_zip=False))
+    result = build_report(db, tmp_path / "out", Scope(),
+                          ReportOptions(pdf=False, make_zip=False, all_in_one=True))
     login = sqlite3.connect(db).execute("select reviewed_by from finding_reviews where note like"
                                         " 'Checked%'").fetchone()[0]
     assert login.startswith("cli:") and "command line" not in login  # stored neutral
@@ -808,7 +812,7 @@ def test_each_finding_says_why_it_was_flagged_in_each_report_and_the_manifest(tm
     meaning alone; the method section says how the runs detected; the manifest lists each
     finding's method, pattern and score and each run's detection line."""
     db = make_why_db(tmp_path / "why")
-    result = build_report(db, tmp_path / "out", Scope(), ReportOptions(make_zip=False))
+    result = build_report(db, tmp_path / "out", Scope(), ReportOptions(make_zip=False, all_in_one=True))
     assert result.warnings == [], result.warnings
     c = sqlite3.connect(db)
     found = c.execute("select id, rule_id, method, pattern, score, matched_text from findings"

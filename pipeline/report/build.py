@@ -31,7 +31,18 @@ from ..readonly import read_only_store
 from ..store import Store, StoreError
 from . import chart, complaint, fonts, manifest, staging, subtitles
 from .complaint import at, span
-from .data import FindingItem, Incident, PatternItem, Recording, ReportData, ReportError, Scope, load
+from .data import (
+    FindingItem,
+    Incident,
+    PatternItem,
+    Recording,
+    ReportData,
+    ReportError,
+    Scope,
+    ScopeError,
+    load,
+)
+from .groups import counterparties, lender_labels
 from .messages import MessageItem
 from .pdf import PdfError, html_to_pdf
 
@@ -47,6 +58,9 @@ class ReportOptions:
     make_zip: bool = True
     complainant: str | None = None
     jurisdiction: str | None = None
+    # One package for everything in scope, whatever counterparties and jurisdictions it
+    # mixes (page one says what it mixes); else a package holds one jurisdiction.
+    all_in_one: bool = False
 
 
 @dataclass
@@ -72,11 +86,13 @@ def _slug(text: str) -> str:
 
 
 def _package_name(scope: Scope) -> str:
-    what = scope.name or ("_".join(scope.numbers) if scope.numbers else "all")
+    what = scope.name or ("_".join(scope.numbers) if scope.numbers
+                          else f"no-number-{scope.only_jurisdiction or ''}" if scope.unnumbered
+                          else "all")
     return f"evidence_{_slug(what)}_{datetime.now():%Y%m%d-%H%M%S}"
 
 
-def _open(db_path: Path) -> Store:
+def open_database(db_path: Path) -> Store:
     """The database, read-only; a file that is not one is refused in one line."""
     try:
         return read_only_store(db_path)
@@ -101,19 +117,31 @@ def build_report(db_path: Path, out_dir: Path, scope: Scope, options: ReportOpti
     for lang in options.languages:
         if lang not in LANGUAGES:
             raise ReportError(f"unknown report language {lang!r}; use zh and/or en")
-    channels = options.channels or complaint.templates()["default_channels"]
-    unknown = [c for c in channels if c not in complaint.channels()]
+    unknown = [c for c in options.channels or [] if c not in complaint.channels()]
     if unknown:
         raise ReportError(f"unknown complaint channel(s) {', '.join(unknown)}; known: "
                           f"{', '.join(complaint.channels())}")
-    store = _open(db_path)
+    store = open_database(db_path)
     try:
         data = load(store, scope, options.jurisdiction)
         has_call_log = callstore.call_log_size(store) > 0
     finally:
         store.close()
+    codes = data.codes
+    if len(codes) > 1 and not options.all_in_one:
+        which = "; ".join(
+            f"{j}: {', '.join(n or 'no number' for n, k, _ in data.number_jurisdictions if k == j)}"
+            for j in codes)
+        raise ScopeError(f"these calls and messages are judged under different jurisdictions ({which}); "
+                         "one report covers one jurisdiction: report each counterparty apart (leave "
+                         "out --number to get one package each), or add --all-in-one to mix them")
+    groups_in = counterparties(data, lender_labels(db_path))
+    if options.all_in_one and (len(codes) > 1 or len(groups_in) > 1):
+        data.mixes = [(g.title(), g.jurisdiction) for g in groups_in]
+    channels, warnings = complaint.channels_for(codes, options.channels)
     with staging.staged(Path(out_dir), _package_name(scope)) as stage:
         result = _assemble(data, stage.work, options, channels, has_call_log, log)
+        result.warnings[:0] = warnings
         if options.make_zip:
             result.zip_path = _zip(result.folder)
         final = stage.commit((f"{stage.name}.zip",))
@@ -123,7 +151,6 @@ def build_report(db_path: Path, out_dir: Path, scope: Scope, options: ReportOpti
     if result.zip_path:
         result.zip_path = final.with_suffix(".zip")
         log(f"zip: {result.zip_path}")
-    log(f"package: {final}")
     return result
 
 
@@ -137,7 +164,8 @@ def _assemble(data: ReportData, folder: Path, options: ReportOptions, channels: 
     originals = _originals(data, folder, options.include_originals, result.warnings, log)
     clip_paths = _clips(data, folder, originals, result.warnings, log)
     _transcripts(data, folder)
-    result.html, font_note = _write_html(data, folder, options.languages, clip_paths, originals)
+    result.html, font_note = _write_html(data, folder, options.languages, clip_paths, originals,
+                                         options.complainant)
     for path in result.html:
         if options.pdf:
             pdf = path.with_suffix(".pdf")
@@ -149,9 +177,13 @@ def _assemble(data: ReportData, folder: Path, options: ReportOptions, channels: 
                 result.warnings.append(str(e))
     drafts = folder / "complaint-drafts"
     drafts.mkdir()
+    copied = sum(1 for p in originals.values() if folder in p.parents)
+    attachments = {"originals": copied, "hashes_only": len(data.recordings) - copied,
+                   "clips": len(clip_paths), "transcripts": len(data.recordings),
+                   "messages": len(data.messages), "reports": [p.name for p in [*result.html, *result.pdf]]}
     for ch in channels:
         (drafts / f"{ch}.txt").write_text(
-            complaint.draft(ch, data, options.complainant, has_call_log),
+            complaint.draft(ch, data, options.complainant, has_call_log, data.codes, attachments),
             encoding="utf-8")
 
     result.manifest = manifest.write(
@@ -164,13 +196,15 @@ def _assemble(data: ReportData, folder: Path, options: ReportOptions, channels: 
                     "copy": originals[r.id].relative_to(folder).as_posix()
                     if r.id in originals and options.include_originals else None}
                    for r in data.recordings],
-        runs=data.runs, scope=data.scope.describe(),
+        runs=data.runs, scope=data.scope.describe(), complainant=options.complainant,
+        created_at=data.generated_at,
         settings={"languages": list(options.languages), "channels": channels,
                   "include_originals": options.include_originals, "pdf": options.pdf,
                   "jurisdiction": data.jurisdiction, "numbers_file": data.numbers_file,
                   "number_jurisdictions": [{"number": n or None, "jurisdiction": j, "why": why}
                                            for n, j, why in data.number_jurisdictions],
                   "dismissed_left_out": data.dismissed,
+                  "period": [data.days[0].day, data.days[-1].day] if data.days else None,
                   "clip_padding_s": [clips.PAD_S, clips.PAD_S]},
         notes=[*result.warnings, font_note],
         reviews=data.reviews,
@@ -255,15 +289,19 @@ def _transcript_stem(rec: Recording) -> str:
 
 
 def _transcripts(data: ReportData, folder: Path) -> None:
+    if not data.recordings:  # messages only: no transcript (and no empty folder)
+        return
     (folder / "transcripts").mkdir()
+    names = {lang: labels()[lang]["jurisdiction_names"] for lang in LANGUAGES}
     for rec in data.recordings:
         stem = folder / _transcript_stem(rec)
-        header = [f"file: {rec.file_name}", f"sha256: {rec.id}",
-                  f"number: {rec.phone_number or 'unknown'}",
-                  f"call time: {rec.call_time or 'unknown'}",
-                  f"rules applied: {rec.jurisdiction} ({rec.jurisdiction_reason})",
-                  f"language: {rec.language or '?'}; engine: {rec.engine} / {rec.model}",
-                  "machine transcript: check against the recording"]
+        j = rec.jurisdiction
+        header = [f"录音文件 / file: {rec.file_name}", f"SHA-256: {rec.id}",
+                  f"号码 / number: {rec.phone_number or '未知 / unknown'}",
+                  f"通话时间 / call time: {rec.call_time or '未知 / unknown'}",
+                  f"适用规则 / rules applied: {names['zh'].get(j, j)} / {names['en'].get(j, j)}",
+                  f"语言 / language: {rec.language or '?'}; 转写 / engine: {rec.engine} / {rec.model}",
+                  "机器转写，请对照录音核实 / machine transcript: check against the recording"]
         stem.with_suffix(".txt").write_text(subtitles.text(rec, header), encoding="utf-8")
         stem.with_suffix(".srt").write_text(subtitles.srt(rec), encoding="utf-8")
         stem.with_suffix(".vtt").write_text(subtitles.vtt(rec), encoding="utf-8")
@@ -336,7 +374,7 @@ def _message_entries(messages: list[MessageItem]) -> list[dict]:
 
 def _write_html(data: ReportData, folder: Path, languages: tuple[str, ...],
                 clip_paths: dict[int, tuple[str, float, float]],
-                originals: dict[str, Path]) -> tuple[list[Path], str]:
+                originals: dict[str, Path], complainant: str | None = None) -> tuple[list[Path], str]:
     """Write report-<lang>.html for each language; returns them and a note on the font.
 
     Each page is rendered once without the font to learn which characters it shows,
@@ -347,7 +385,8 @@ def _write_html(data: ReportData, folder: Path, languages: tuple[str, ...],
         loader=jinja2.FileSystemLoader(str(resources.files("pipeline") / "report" / "templates")),
         autoescape=True)
     template = env.get_template("report.html")
-    contexts = {lang: _context(data, lang, clip_paths, originals) for lang in languages}
+    contexts = {lang: {**_context(data, lang, clip_paths, originals), "complainant": complainant}
+                for lang in languages}
     shown = "".join(re.sub(r"<[^>]+>", "", template.render(**c)) for c in contexts.values())
     font = fonts.embed(shown)
     paths = []

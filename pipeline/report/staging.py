@@ -29,6 +29,11 @@ _DISK = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is exce
 def disk_error(e: OSError, where: Path) -> ReportError:
     """One line for an ``OSError`` met while writing under ``where``."""
     why = _DISK.get(e.errno or 0) or (e.strerror or str(e))
+    parts = Path(where).parts  # a package inside a batch's temporary folder: name the batch's
+    for i, part in enumerate(parts):
+        if part.startswith(".") and part.endswith(".partial"):
+            where = Path(*parts[:i])
+            break
     return ReportError(f"cannot write the package in {where}: {why}; nothing was left there "
                        "(free some space or choose another --out and run again)")
 
