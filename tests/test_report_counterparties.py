@@ -84,6 +84,9 @@ def test_each_report_is_in_one_jurisdiction(batch):
         assert drafts == (["12321", "12378", "police"] if code == "CN" else ["cfpb"])
         cn = (package / "report-en.html").read_text(encoding="utf-8")
         assert ("deadbeat" in cn) == (code == "US") and ("老赖" in cn) == (code == "CN")
+        # private insults: no §246; four insults and threats: §293 only as "may apply if"
+        assert "Art. 246" not in cn
+        assert ("may apply if the insults or threats were repeated" in cn) == (code == "CN")
 
 
 def test_dates_and_counts_include_the_messages(batch):

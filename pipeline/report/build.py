@@ -24,12 +24,13 @@ import yaml
 from markupsafe import Markup, escape
 
 from .. import __version__, callstore, clips, ingest, reviewers
+from ..detect.rules import load_rules
 from ..flagged import meaning_ran
 from ..hashing import sha256_file
 from ..jurisdiction import reason_text
 from ..readonly import read_only_store
 from ..store import Store, StoreError
-from . import chart, complaint, fonts, manifest, staging, subtitles
+from . import chart, complaint, fonts, manifest, provisions, staging, subtitles
 from .complaint import at, span
 from .data import (
     FindingItem,
@@ -127,6 +128,7 @@ def build_report(db_path: Path, out_dir: Path, scope: Scope, options: ReportOpti
         has_call_log = callstore.call_log_size(store) > 0
     finally:
         store.close()
+    provisions.apply(data, load_rules().citations)  # each provision only where its condition shows
     codes = data.codes
     if len(codes) > 1 and not options.all_in_one:
         which = "; ".join(
@@ -329,6 +331,37 @@ def _marked(utterance: str, matched: list[str]) -> str:
     return "".join(out)
 
 
+# Designations a line must never split: "§1692c(a)(1)", "第1692c条(a)(1)项", "Art. 1033(1)",
+# "15 U.S.C.", "12 CFR", "9 p.m.", "第一千零三十三条第（一）项".
+_NOBREAK = re.compile(
+    r"§\s?[0-9][0-9A-Za-z.()\-]*[0-9A-Za-z)]"
+    r"|第[0-9A-Za-z一二三四五六七八九十百千零]+条(?:[（(][0-9a-z一二三四五六七八九十]+[）)])*"
+    r"(?:第?[（(]?[0-9一二三四五六七八九十]+[）)]?[项款])?"
+    r"|\b(?:Art\.|Arts\.|Article)\s[0-9][0-9A-Za-z()]*"
+    r"|\b[0-9]+\s(?:U\.S\.C\.|CFR)"
+    r"|\b[0-9]{1,2}(?::[0-9]{2})?\s?[ap]\.m\."
+    r"|\bCONC\s[0-9.]+")
+
+
+def unbreakable(text: str) -> Markup:
+    """``text`` escaped, each legal designation in it kept on one line (a span that does
+    not wrap, its spaces non-breaking)."""
+    out, pos = [], 0
+    for m in _NOBREAK.finditer(text):
+        out.append(escape(text[pos:m.start()]))
+        out.append(Markup('<span class="nb">{}</span>').format(m.group(0).replace(" ", "\u00a0")))
+        pos = m.end()
+    out.append(escape(text[pos:]))
+    return Markup("").join(out)
+
+
+def file_name(name: str) -> Markup:
+    """A file name that may wrap only after an underscore or a space, never inside a date,
+    a time or a number (each part between them is kept whole)."""
+    parts = re.split(r"(?<=[_ /])", name or "")
+    return Markup("<wbr>").join(Markup('<span class="nb">{}</span>').format(p) for p in parts if p)
+
+
 def _pattern_html(pattern: str) -> Markup:
     """A rule's pattern, escaped, with a place to break after each ``|`` (a long pattern
     wraps between its alternatives, never inside a word)."""
@@ -411,10 +444,18 @@ def _context(data: ReportData, lang: str, clip_paths: dict[int, tuple[str, float
         forms = L[key]
         return (forms[0] if n == 1 else forms[1]).format(n=n, **more)
 
-    def cite(items: list[dict]) -> list[str]:
-        """Citation labels in this language (the items are already this call's law, verified)."""
-        return [c.get(lang) or f"{c.get('instrument', '')} {c.get('article', '')}".strip()
-                for c in items]
+    def cite(items: list[dict]) -> list[Markup]:
+        """Citation labels in this language (the items are already this call's law, verified,
+        their conditions applied: ``provisions``), each unbreakable inside, with its
+        condition when it has one."""
+        out = []
+        for c in items:
+            label = c.get(lang) or f"{c.get('instrument', '')} {c.get('article', '')}".strip()
+            text = Markup('<span class="cite">{}</span>').format(unbreakable(label))
+            if c.get("condition"):
+                text += Markup('<br><span class="meta condition">{}</span>').format(c["condition"][lang])
+            out.append(text)
+        return out
 
     def who(speaker: str | None) -> str:
         return L["speakers"].get(speaker, speaker) if speaker else L["unknown"]
@@ -449,7 +490,8 @@ def _context(data: ReportData, lang: str, clip_paths: dict[int, tuple[str, float
         messages_findings=sum(len(m.findings) for m in data.messages),
         why=lambda x: x.why.sentence(L["why_text"], cat_label(x.category), pattern=False),
         pattern_html=_pattern_html, detection_lines=_detection_lines(data, L),
-        cat_label=cat_label, plural=plural, cite=cite, who=who, jurisdiction=jurisdiction,
+        cat_label=cat_label, plural=plural, cite=cite, file_name=file_name, who=who,
+        jurisdiction=jurisdiction,
         reviewer=lambda stored: reviewers.describe(stored, L["reviewers"]),
         confidence=confidence, at=at, span=span, clock=complaint.clock,
         pattern_detail=lambda p: _pattern_text(L["pattern_details"], p, L),
