@@ -779,27 +779,27 @@ def test_call_pattern_details_are_worded_in_each_language_and_agree_with_their_c
 
 # --------------------------------------------------------------- why each finding was flagged
 # rule id -> the report's words, per language (conftest.WHY_CALLS holds the findings)
+# What the reader sees on a card: no rule id, no pattern, no score (those are in the
+# appendix for experts).
 WHY = {
     "ZH_THIRD_PARTY_DISCLOSE": {
-        "en": "Rule ZH_THIRD_PARTY_DISCLOSE matched the words “告诉你家人”; the meaning check agreed"
-              " (meaning score 0.97).",
-        "zh": "规则 ZH_THIRD_PARTY_DISCLOSE 匹配了“告诉你家人”；语义判断同意（语义分数 0.97）。"},
+        "en": "A rule matched the words “告诉你家人”; the meaning check agreed.",
+        "zh": "规则匹配了“告诉你家人”；语义判断同意。"},
     "MEANING_THREAT_HARM": {
         "en": "No rule matched; the sentence as a whole reads as “Threat of harm to person or"
-              " property” (meaning score 0.96); listen to it.",
-        "zh": "没有规则匹配；整句语义判断为“威胁人身安全”（语义分数 0.96），请核听。"},
+              " property”; listen to it.",
+        "zh": "没有规则匹配；整句语义判断为“威胁人身安全”，请核听。"},
     "ZH_LEGAL_CLAIM": {
-        "en": "Rule ZH_LEGAL_CLAIM matched the words “起诉”; the meaning check does not judge this"
+        "en": "A rule matched the words “起诉”; the meaning check does not judge this"
               " kind of finding, so the rule alone decides.",
-        "zh": "规则 ZH_LEGAL_CLAIM 匹配了“起诉”；这类发现项不经语义判断，由规则决定。"},
+        "zh": "规则匹配了“起诉”；这类发现项不经语义判断，由规则决定。"},
     "ZH_INSULT_LEXICON": {
-        "en": "Rule ZH_INSULT_LEXICON matched the words “老赖”; rules alone: the meaning check was"
+        "en": "A rule matched the words “老赖”; rules alone: the meaning check was"
               " off for this run.",
-        "zh": "规则 ZH_INSULT_LEXICON 匹配了“老赖”；仅按规则：本次处理未运行语义判断。"},
+        "zh": "规则匹配了“老赖”；仅按规则：本次处理未运行语义判断。"},
     "EN_INSULT_PROFANITY": {
-        "en": "Rule EN_INSULT_PROFANITY matched the words “deadbeat”; the meaning check agreed"
-              " (meaning score 0.99).",
-        "zh": "规则 EN_INSULT_PROFANITY 匹配了“deadbeat”；语义判断同意（语义分数 0.99）。"},
+        "en": "A rule matched the words “deadbeat”; the meaning check agreed.",
+        "zh": "规则匹配了“deadbeat”；语义判断同意。"},
 }
 SOUND = {"en": "Matched by sound: the recording may say something else; listen to it.",
          "zh": "按读音匹配，录音内容可能不同，请核听。"}
@@ -843,11 +843,13 @@ def test_each_finding_says_why_it_was_flagged_in_each_report_and_the_manifest(tm
             if rule_id in WHY:
                 assert WHY[rule_id][lang] in why, (lang, rule_id, why)
             assert (SOUND[lang] in why) == (rule_id == "ZH_FALSE_LEGAL_JAIL"), (lang, rule_id)
-            if pattern:  # the whole pattern, as written in the rule file, on its own line
-                assert f"{L['why_pattern']}{L['colon']}".strip() in why
-                assert pattern in why, (lang, pattern)
-            else:
-                assert L["why_pattern"] not in why
+            assert rule_id not in why and (not pattern or pattern not in why)
+            assert _score is None or f"{_score:.2f}" not in why
+            # the rule id, the whole pattern as written and the score: in the expert appendix
+            extra = re.search(rf'<tr class="appendix-row" data-finding-id="{fid}">(.*?)</tr>', page, re.S)
+            extra = _body_text(extra.group(1)).replace("\u200b", "")
+            assert rule_id in extra and (not pattern or pattern in extra), (lang, extra)
+            assert (f"{_score:.2f}" if _score is not None else L["not_applicable"]) in extra
             if method == "meaning":  # found by meaning is marked where the category is
                 assert L["why_text"]["badge"]["meaning"] in _body_text(row.group(2))
         count = re.search(r'<td class="by-meaning-count">(\d+)', page)

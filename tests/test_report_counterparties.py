@@ -164,3 +164,22 @@ def test_lender_labels_must_be_lists_of_numbers(db, tmp_path):
     (tmp_path / "numbers.yaml").write_text("counterparties: [1, 2]\n", encoding="utf-8")
     res = _report(copy, tmp_path / "out")
     assert res.exit_code == 1 and "counterparties: expected a mapping" in res.output
+
+
+def test_messages_are_read_and_the_reader_sees_no_codes(batch):
+    from pipeline.flagged import Why
+    from pipeline.report.build import labels
+
+    for lang, read, listen in (("en", "read it to check", "listen"), ("zh", "请阅读原文核对", "核听")):
+        L = labels()[lang]
+        text = Why("meaning", "MEANING_X", "", None, 0.9).sentence({**L["why_text"], **L["why_message"]}, "c")
+        assert read in text and listen not in text
+    for package in batch["packages"].values():
+        for lang in ("zh", "en"):
+            page = (package / f"report-{lang}.html").read_text(encoding="utf-8")
+            body = page[:page.index('<section class="appendix">')]
+            body = re.sub(r"<[^>]+>", " ", body[body.index("<body>"):])
+            assert not re.search(r"\b(ZH|EN)_[A-Z_]+\b|scan-text|语义分数|meaning score", body), lang
+            assert not re.search(r"[（(](CN|US|UK)[）)]|\b(CN|US) (rules|\d)", body), lang
+            messages = re.findall(r'<div class="finding message.*?\n</div>', page, re.S)
+            assert messages and not any("核听" in m or "listen" in m.lower() for m in messages)

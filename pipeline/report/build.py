@@ -161,8 +161,9 @@ def _assemble(data: ReportData, folder: Path, options: ReportOptions, channels: 
     """Write every file of the package into ``folder`` (a temporary one), manifest last."""
     folder.mkdir()
     result = ReportResult(folder, None, findings=len(data.findings), recordings=len(data.recordings))
-    log(f"report: {len(data.recordings)} recordings, {len(data.findings)} findings "
-        f"({data.dismissed} dismissed, left out)")
+    log(f"report: {_n(len(data.recordings), 'recording')}, {_n(len(data.findings), 'finding')}, "
+        f"{_n(len(data.messages), 'message')} ({data.dismissed + data.messages_dismissed} dismissed,"
+        " left out)")
     originals = _originals(data, folder, options.include_originals, result.warnings, log)
     clip_paths = _clips(data, folder, originals, result.warnings, log)
     _transcripts(data, folder)
@@ -247,6 +248,11 @@ def _originals(data: ReportData, folder: Path, copy: bool, warnings: list[str],
     return out
 
 
+def _n(n: int, word: str) -> str:
+    """``1 recording``, ``2 recordings``: a count that agrees with its noun (log lines)."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
 def _safe_name(name: str) -> str:
     return re.sub(r'[\\/:*?"<>|\x00-\x1f]', "_", name)
 
@@ -281,7 +287,7 @@ def _clips(data: ReportData, folder: Path, originals: dict[str, Path], warnings:
         (folder / rel).chmod(0o644)  # as every other file in the package (the cut is 0600)
         out[n] = (rel, a, b)
     shutil.rmtree(scratch, ignore_errors=True)
-    log(f"clips: {len(out)}")
+    log(f"clips: {len(out)}")  # a count of files, as "originals: 2 of 2 verified"
     return out
 
 
@@ -461,8 +467,7 @@ def _context(data: ReportData, lang: str, clip_paths: dict[int, tuple[str, float
         return L["speakers"].get(speaker, speaker) if speaker else L["unknown"]
 
     def jurisdiction(code: str, reason: str | None = None) -> str:
-        name = L["jurisdiction_names"].get(code, code)
-        text = f"{name} ({code})" if lang == "en" else f"{name}（{code}）"
+        text = L["jurisdiction_names"].get(code, code)  # the place's name: never a bare code
         if reason is None:
             return text
         why = _reason(L, reason)
@@ -489,6 +494,8 @@ def _context(data: ReportData, lang: str, clip_paths: dict[int, tuple[str, float
         L=L, d=data, incidents=incidents, per_category=per_category, messages=messages,
         messages_findings=sum(len(m.findings) for m in data.messages),
         why=lambda x: x.why.sentence(L["why_text"], cat_label(x.category), pattern=False),
+        why_message=lambda x: x.why.sentence({**L["why_text"], **L["why_message"]},
+                                             cat_label(x.category), pattern=False),
         pattern_html=_pattern_html, detection_lines=_detection_lines(data, L),
         cat_label=cat_label, plural=plural, cite=cite, file_name=file_name, who=who,
         jurisdiction=jurisdiction,
@@ -512,7 +519,8 @@ def _night_windows(data: ReportData, L: dict) -> str:
     if len(set(windows.values())) == 1:
         return next(iter(windows.values())) or L["no_night_window"]
     sep = "；" if L["lang"].startswith("zh") else "; "
-    return sep.join(f"{j} {w or L['no_night_window']}" for j, w in windows.items()) or "—"
+    return sep.join(f"{L['jurisdiction_names'].get(j, j)} {w or L['no_night_window']}"
+                    for j, w in windows.items()) or "—"
 
 
 def _generated(iso: str) -> str:
