@@ -437,9 +437,10 @@ def report(db_path, out_dir, numbers, name, date_from, date_to, languages, chann
     if batch.index:
         click.echo(f"{len(batch.packages)} packages, one per counterparty; index: {batch.index}")
     for result in batch.packages:
-        found = result.findings + len(result.manifest.get("messages", []))
-        click.echo(f"{found} finding(s) from {result.recordings} recording(s) and "
-                   f"{len(result.manifest.get('messages', []))} message(s)")
+        messages = result.manifest.get("messages", [])
+        in_messages = sum(len(m["findings"]) for m in messages)
+        click.echo(f"{result.findings} finding(s) in {result.recordings} recording(s), "
+                   f"{in_messages} in {len(messages)} message(s)")
         click.echo(f"package: {result.folder}")
         if result.zip_path:
             click.echo(f"zip:     {result.zip_path}")

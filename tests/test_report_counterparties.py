@@ -11,8 +11,10 @@ real ffmpeg clips, the real text scanner); the checks read the files they wrote.
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -21,7 +23,7 @@ from click.testing import CliRunner
 from pipeline.cli import cli
 from pipeline.report import manifest
 
-from .test_report import SMALL, _small_db
+from .test_report import SMALL, _small_db, needs_pdf
 from .test_report_messages import SMS
 
 US_CALL = ("+14155550123_2026-11-05_07-45-00.3gp", "+14155550123", "2026-11-05T07:45:00",
@@ -183,3 +185,43 @@ def test_messages_are_read_and_the_reader_sees_no_codes(batch):
             assert not re.search(r"[（(](CN|US|UK)[）)]|\b(CN|US) (rules|\d)", body), lang
             messages = re.findall(r'<div class="finding message.*?\n</div>', page, re.S)
             assert messages and not any("核听" in m or "listen" in m.lower() for m in messages)
+
+
+@needs_pdf
+def test_printed_pages_first_findings_and_messages(db, tmp_path):
+    """The Chinese lender's package printed by real Chromium: page one names the
+    complainant and the counterparty, the cards flow several to a page (not one card per
+    page), and a citation is never split across lines.  With CE_SCREENSHOTS set (`make
+    screenshots`), the first page, a findings page and a messages page of each language
+    are written there as PNG for docs/report.md."""
+    res = CliRunner().invoke(cli, ["report", "--db", str(db), "--out", str(tmp_path / "pdf"),
+                                   "--number", "13812345678,13912345678,15000000000", "--name", LENDER,
+                                   "--complainant", "张三（联系电话 138****0000）"])
+    assert res.exit_code == 0, res.output
+    [package] = [p for p in (tmp_path / "pdf").iterdir() if p.is_dir()]
+    target = os.environ.get("CE_SCREENSHOTS")
+    for lang, card, message, law in (("zh", "#1 · ", "消息 #1 · ", "《刑法》第二百九十三条"),
+                                     ("en", "#1 · ", "Message #1 · ", "PRC Criminal Law, Art. 293")):
+        pdf = package / f"report-{lang}.pdf"
+        pages = [pdf_text(pdf, page) for page in range(1, _pages(pdf) + 1)]
+        assert "张三" in pages[0] and LENDER in pages[0]
+        findings = next(i for i, t in enumerate(pages, 1) if card in t)
+        messages = next(i for i, t in enumerate(pages, 1) if message in t)
+        cards = sum(len(re.findall(r"^(?:#\d+|消息 #\d+|Message #\d+) · ", t, re.M)) for t in pages)
+        assert cards == 4 and len(pages) <= 5, (lang, len(pages))  # flowing, not a page each
+        assert any(law in " ".join(t.split()) for t in pages), lang
+        if target:
+            for name, page in (("first", 1), ("findings", findings), ("messages", messages)):
+                subprocess.run(["pdftoppm", "-png", "-r", "80", "-f", str(page), "-l", str(page),
+                                "-singlefile", str(pdf), str(Path(target) / f"report-{lang}-{name}")],
+                               check=True)
+
+
+def pdf_text(pdf: Path, page: int) -> str:
+    return subprocess.run(["pdftotext", "-enc", "UTF-8", "-f", str(page), "-l", str(page), str(pdf), "-"],
+                          capture_output=True, text=True, check=True).stdout
+
+
+def _pages(pdf: Path) -> int:
+    out = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    return int(re.search(r"Pages:\s+(\d+)", out).group(1))

@@ -83,7 +83,7 @@ def labels() -> dict:
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^0-9A-Za-z+_-]+", "-", text).strip("-")[:40] or "all"
+    return re.sub(r"[^\w+-]+", "-", text).strip("-")[:40] or "all"  # a lender's name may be Chinese
 
 
 def _package_name(scope: Scope) -> str:
@@ -152,7 +152,6 @@ def build_report(db_path: Path, out_dir: Path, scope: Scope, options: ReportOpti
     result.folder = final
     if result.zip_path:
         result.zip_path = final.with_suffix(".zip")
-        log(f"zip: {result.zip_path}")
     return result
 
 
