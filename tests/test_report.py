@@ -347,7 +347,8 @@ def test_package_from_the_fixtures(e2e, tmp_path):
     store.set_review([confirmed[0]], "confirmed", note="Checked by listening to the original")
     store.close()
 
-    result = build_report(db, tmp_path / "out", Scope(name="XX 催收"), ReportOptions())
+    # the fixtures hold Mandarin (CN) and English (US) calls: one package, on purpose
+    result = build_report(db, tmp_path / "out", Scope(name="XX 催收"), ReportOptions(all_in_one=True))
     folder = result.folder
     assert result.warnings == [], result.warnings
     assert sorted(p.name for p in result.pdf) == ["report-en.pdf", "report-zh.pdf"]
@@ -475,7 +476,7 @@ def test_package_from_the_fixtures(e2e, tmp_path):
     assert len(srts) == result.recordings == len(originals)
     assert any("上门" in p.read_text(encoding="utf-8") for p in srts)
     drafts = sorted(p.name for p in (folder / "complaint-drafts").iterdir())
-    assert drafts == ["12321.txt", "12378.txt", "police.txt"]
+    assert drafts == ["12321.txt", "12378.txt", "cfpb.txt", "police.txt"]  # CN and US bodies (all-in-one)
     police = (folder / "complaint-drafts" / "police.txt").read_text(encoding="utf-8")
     assert "号码未知" in police and "报案人" in police and "?，号码 ?" not in police
     with zipfile.ZipFile(result.zip_path) as z:

@@ -139,7 +139,7 @@ def build_report(db_path: Path, out_dir: Path, scope: Scope, options: ReportOpti
                          "out --number to get one package each), or add --all-in-one to mix them")
     groups_in = counterparties(data, lender_labels(db_path))
     if options.all_in_one and (len(codes) > 1 or len(groups_in) > 1):
-        data.mixes = [(g.title(), g.jurisdiction) for g in groups_in]
+        data.mixes = [(g.label or ", ".join(g.numbers), g.jurisdiction) for g in groups_in]
     channels, warnings = complaint.channels_for(codes, options.channels)
     with staging.staged(Path(out_dir), _package_name(scope)) as stage:
         result = _assemble(data, stage.work, options, channels, has_call_log, log)

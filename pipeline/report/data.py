@@ -341,7 +341,7 @@ class ReportData:
     # text messages with findings (``scan-text --db``), and their dismissed findings
     messages: list[MessageItem] = field(default_factory=list)
     messages_dismissed: int = 0
-    # set for an --all-in-one package that mixes: (counterparty, jurisdiction) of each
+    # an --all-in-one package that mixes: (counterparty, jurisdiction) each; "": no number
     mixes: list[tuple[str, str]] = field(default_factory=list)
 
     @property
