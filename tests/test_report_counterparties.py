@@ -71,6 +71,11 @@ def test_two_counterparties_two_packages_and_an_index(batch):
     for package in batch["packages"].values():
         assert manifest.check(package) == []
         assert package.with_suffix(".zip").is_file()
+        modes = {oct(p.stat().st_mode & 0o777) for p in package.rglob("*") if p.is_file()}
+        assert modes == {"0o644"}, modes  # clips too
+        made = json.loads((package / "manifest.json").read_text(encoding="utf-8"))["created_at"]
+        stamp = made[:16].replace("T", " ")  # the report prints the same instant
+        assert stamp in (package / "report-en.html").read_text(encoding="utf-8")
     assert "2 packages, one per counterparty" in batch["output"]
     assert not [p for p in batch["out"].rglob(".*")]  # no temporary folder left
 
@@ -111,6 +116,9 @@ def test_drafts_list_only_files_the_package_holds(batch):
         clips = len(list((package / "clips").glob("*.mp3")))
         originals = len(list((package / "originals").iterdir()))
         transcripts = len(list((package / "transcripts").glob("*.txt")))
+        for t in (package / "transcripts").glob("*.txt"):  # headers in both languages
+            head = t.read_text(encoding="utf-8")
+            assert "录音文件 / file:" in head and "适用规则 / rules applied:" in head
         for draft in (package / "complaint-drafts").iterdir():
             text = draft.read_text(encoding="utf-8")
             attach = text[text.index("四、附件" if "四、附件" in text else "4. Attachments"):]
