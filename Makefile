@@ -109,7 +109,7 @@ eval-asr: setup
 
 # Regenerate the screenshots in docs/ with a real browser on the test database.
 screenshots: setup
-	CE_SCREENSHOTS=docs/screenshots $(BIN)/pytest -q tests/test_browser.py tests/test_report.py
+	CE_SCREENSHOTS=docs/screenshots $(BIN)/pytest -q tests/test_browser.py tests/test_report.py tests/test_report_counterparties.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

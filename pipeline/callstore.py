@@ -67,10 +67,24 @@ def stored_calls(store: Store) -> list[tuple[str, str | None, str, bool, bool, s
     rows = [("recording", r[0], r[1], True, True, r[2]) for r in store.conn.execute(
         "select phone_number, call_time, id from recordings where status = 'done'"
         " and call_time is not null")]
+    if not has_table(store, "call_log"):  # read-only: a database no call log was imported into
+        return rows
     rows += [("call_log", r[0], r[1], bool(r[2]), bool(r[3]), f"call_log:{r[4]}")
              for r in store.conn.execute(
                  "select phone_number, started_at, connected, incoming, id from call_log")]
     return rows
+
+
+def has_table(store: Store, name: str) -> bool:
+    return store.conn.execute("select 1 from sqlite_master where type = 'table' and name = ?",
+                              [name]).fetchone() is not None
+
+
+def call_log_size(store: Store) -> int:
+    """How many calls the imported call log holds (0 when none was imported)."""
+    if not has_table(store, "call_log"):
+        return 0
+    return store.conn.execute("select count(*) from call_log").fetchone()[0]
 
 
 def recordings_with_stop_requests(store: Store) -> set[str]:

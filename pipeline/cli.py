@@ -349,9 +349,15 @@ def browse(db_path, host, port, use_password, open_browser):
     import os
 
     from .browse import ACCOUNT, password_env, serve_command, server_url
+    from .readonly import connect_read_only
+    from .store import StoreError
 
     if not db_path.exists():
         raise click.ClickException(f"database not found: {db_path}; run `make transcribe` first")
+    try:  # refuse a file that is not an evidence database before serving (or writing) anything
+        connect_read_only(db_path, any_version=True).close()
+    except StoreError as e:
+        raise click.ClickException(str(e)) from e
     env = dict(os.environ)
     if host not in ("127.0.0.1", "localhost", "::1") and not use_password:
         raise click.ClickException(
@@ -374,8 +380,9 @@ def _numbers(ctx, param, values):
     """Each --number must be a phone number: a typo never widens a report to every number."""
     from .report.data import ScopeError, check_number
 
-    try:
-        return tuple(check_number(v) for v in values)
+    try:  # "--number a,b" is "--number a --number b"
+        return tuple(check_number(v) for text in values for v in text.split(",") if v.strip()
+                     or not text.strip())
     except ScopeError as e:
         raise click.BadParameter(str(e)) from e
 
@@ -397,7 +404,9 @@ def _date(ctx, param, value):
 @click.option("--out", "out_dir", default="reports", type=click.Path(path_type=Path),
               show_default=True, help="Folder in which the package folder and zip are made.")
 @click.option("--number", "numbers", multiple=True, callback=_numbers,
-              help="Only calls from this number; repeat for numbers one collector uses.")
+              help="One counterparty: only calls and messages from this number; repeat (or "
+                   "separate with commas) for the numbers one collector uses. Without it, one "
+                   "package per counterparty (numbers.yaml may group a lender's numbers).")
 @click.option("--name", default=None, help="Who the report is about (e.g. the collection company).")
 @click.option("--from", "date_from", callback=_date, help="First day (YYYY-MM-DD), inclusive.")
 @click.option("--to", "date_to", callback=_date, help="Last day (YYYY-MM-DD), inclusive.")
@@ -410,13 +419,16 @@ def _date(ctx, param, value):
 @click.option("--no-originals", is_flag=True, help="List the originals' hashes but do not copy them.")
 @click.option("--no-pdf", is_flag=True, help="HTML only (no Chromium needed).")
 @click.option("--jurisdiction", type=JURISDICTIONS, default=None)
+@click.option("--all-in-one", is_flag=True,
+              help="One package for everything in scope, even several counterparties or "
+                   "jurisdictions (page one says what it mixes). Default: one package each.")
 def report(db_path, out_dir, numbers, name, date_from, date_to, languages, channels, complainant,
-           no_originals, no_pdf, jurisdiction):
+           no_originals, no_pdf, jurisdiction, all_in_one):
     """Make a complaint-ready evidence package: report (HTML + PDF, Chinese and English),
     clips, transcripts (text, SRT, VTT), original recordings, draft complaints and a
     manifest with every file's SHA-256.  Findings dismissed with `review` are left out.
     """
-    from .report import ReportError, ReportOptions, Scope, build_report
+    from .report import ReportError, ReportOptions, Scope, build_reports
     from .report.data import ScopeError
     from .store import StoreError
 
@@ -424,20 +436,27 @@ def report(db_path, out_dir, numbers, name, date_from, date_to, languages, chann
         raise click.BadParameter("--from is after --to")
     options = ReportOptions(languages=tuple(languages) or ("zh", "en"),
                             channels=list(channels) or None, include_originals=not no_originals,
-                            pdf=not no_pdf, complainant=complainant, jurisdiction=jurisdiction)
+                            pdf=not no_pdf, complainant=complainant, jurisdiction=jurisdiction,
+                            all_in_one=all_in_one)
     scope = Scope(numbers=list(numbers), date_from=date_from, date_to=date_to, name=name)
     try:
-        result = build_report(db_path, out_dir, scope, options, log=lambda m: click.echo(m, err=True))
+        batch = build_reports(db_path, out_dir, scope, options, log=lambda m: click.echo(m, err=True))
     except ScopeError as e:  # an empty or invalid scope: a usage error (exit 2), no package
         raise click.UsageError(str(e)) from e
     except (ReportError, StoreError) as e:
         raise click.ClickException(str(e)) from e
-    for w in result.warnings:
+    for w in [*batch.warnings, *(w for r in batch.packages for w in r.warnings)]:
         click.echo(f"warning: {w}", err=True)
-    click.echo(f"{result.findings} findings from {result.recordings} recordings")
-    click.echo(f"package: {result.folder}")
-    if result.zip_path:
-        click.echo(f"zip:     {result.zip_path}")
+    if batch.index:
+        click.echo(f"{len(batch.packages)} packages, one per counterparty; index: {batch.index}")
+    for result in batch.packages:
+        messages = result.manifest.get("messages", [])
+        in_messages = sum(len(m["findings"]) for m in messages)
+        click.echo(f"{result.findings} finding(s) in {result.recordings} recording(s), "
+                   f"{in_messages} in {len(messages)} message(s)")
+        click.echo(f"package: {result.folder}")
+        if result.zip_path:
+            click.echo(f"zip:     {result.zip_path}")
 
 
 @cli.command()
@@ -461,6 +480,7 @@ def review(finding_ids, db_path, status, own_words, note, list_status):
     the findings and applied again to the rebuilt ones (same recording and rule,
     start within 2 s).
     """
+    from .readonly import read_only_store
     from .store import Store, StoreError
 
     if not db_path.exists():
@@ -474,7 +494,8 @@ def review(finding_ids, db_path, status, own_words, note, list_status):
         raise click.UsageError("give finding ids and one of --confirm, --dismiss, --reset "
                                "(or --list STATUS)")
     try:
-        store = Store(db_path)
+        # --list only reads: the database is opened read-only (a foreign file is refused)
+        store = read_only_store(db_path) if list_status is not None else Store(db_path)
         try:
             if list_status is not None:
                 where = "" if list_status == "all" else " where f.review_status = ?"

@@ -151,7 +151,8 @@ def _entries(doc: object, where: str, known: list[str]) -> tuple[list[tuple[str,
     default = doc.get("default")
     table = doc.get("prefixes", doc.get("numbers"))
     if table is None:  # the short form: the whole file is the table
-        table = {k: v for k, v in doc.items() if k != "default"}
+        # ``counterparties:`` (lenders' numbers, pipeline/report/groups.py) is not a number
+        table = {k: v for k, v in doc.items() if k not in ("default", "counterparties")}
     out = []
     for key, j in (table or {}).items():
         key = str(key).strip()

@@ -20,6 +20,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .ingest import fs_path, sha256_of
+from .readonly import connect_read_only
+from .store import StoreError
 
 
 class VerifyError(RuntimeError):
@@ -71,11 +73,13 @@ class Report:
 
 
 def _connect(db_path: Path) -> sqlite3.Connection:
-    if not Path(db_path).is_file():
-        raise VerifyError(f"database not found: {db_path}")
+    """Read-only; a file that is not a call-evidence database (empty, another program's
+    SQLite) is refused, never reported as "verified 0 originals"."""
     try:
-        c = sqlite3.connect(f"file:{Path(db_path).resolve()}?mode=ro", uri=True, timeout=30)
+        c = connect_read_only(Path(db_path), any_version=True)
         c.execute("select count(*) from sqlite_master").fetchone()
+    except StoreError as e:
+        raise VerifyError(str(e)) from e
     except sqlite3.Error as e:
         raise VerifyError(f"cannot read database {db_path}: {e}") from e
     return c

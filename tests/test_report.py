@@ -142,7 +142,8 @@ def test_cli_report_html_only_and_review(tmp_path):
                                   "--db", str(db)])
     assert res.exit_code == 0, res.output
     res = runner.invoke(cli, ["report", "--db", str(db), "--out", str(tmp_path / "out"), "--no-pdf",
-                              "--lang", "en", "--channel", "12315", "--name", "XX Collections"])
+                              "--lang", "en", "--channel", "12315", "--name", "XX Collections",
+                              "--number", "13812345678,13912345678"])  # one collector, two numbers
     assert res.exit_code == 0, res.output
     folder = Path(re.search(r"package: (.+)", res.output).group(1).strip())
     html = (folder / "report-en.html").read_text(encoding="utf-8")
@@ -346,7 +347,8 @@ def test_package_from_the_fixtures(e2e, tmp_path):
     store.set_review([confirmed[0]], "confirmed", note="Checked by listening to the original")
     store.close()
 
-    result = build_report(db, tmp_path / "out", Scope(name="XX 催收"), ReportOptions())
+    # the fixtures hold Mandarin (CN) and English (US) calls: one package, on purpose
+    result = build_report(db, tmp_path / "out", Scope(name="XX 催收"), ReportOptions(all_in_one=True))
     folder = result.folder
     assert result.warnings == [], result.warnings
     assert sorted(p.name for p in result.pdf) == ["report-en.pdf", "report-zh.pdf"]
@@ -474,7 +476,7 @@ def test_package_from_the_fixtures(e2e, tmp_path):
     assert len(srts) == result.recordings == len(originals)
     assert any("上门" in p.read_text(encoding="utf-8") for p in srts)
     drafts = sorted(p.name for p in (folder / "complaint-drafts").iterdir())
-    assert drafts == ["12321.txt", "12378.txt", "police.txt"]
+    assert drafts == ["12321.txt", "12378.txt", "cfpb.txt", "police.txt"]  # CN and US bodies (all-in-one)
     police = (folder / "complaint-drafts" / "police.txt").read_text(encoding="utf-8")
     assert "号码未知" in police and "报案人" in police and "?，号码 ?" not in police
     with zipfile.ZipFile(result.zip_path) as z:
@@ -517,6 +519,13 @@ def _law_labels(lang: str) -> dict[str, set[str]]:
     return out
 
 
+def _shown(html: str) -> list[str]:
+    """The citation labels in ``html`` as printed (markup and any condition line taken off,
+    the non-breaking spaces of a designation read as spaces)."""
+    return [re.sub(r"<[^>]+>", "", re.sub(r"<br>.*", "", li, flags=re.S)).replace("\u00a0", " ")
+            for li in re.findall(r"<li>(.*?)</li>", html, re.S)]
+
+
 def html_escape(text: str) -> str:
     import html
 
@@ -527,7 +536,8 @@ def test_citations_follow_the_jurisdiction_of_each_call(tmp_path):
     """A Mandarin call under CN rules shows no US or UK law, the +1 call (judged by US
     rules from its number) no Chinese or UK law; unverified citations are never shown."""
     db = _small_db(tmp_path, MIXED)
-    result = build_report(db, tmp_path / "out", Scope(), ReportOptions(pdf=False, make_zip=False))
+    result = build_report(db, tmp_path / "out", Scope(),
+                          ReportOptions(pdf=False, make_zip=False, all_in_one=True))
     labels = {lang: _law_labels(lang) for lang in ("zh", "en")}
     verified = {c["id"] for c in load_rules().citations.values() if c["verified"]}
     for lang in ("zh", "en"):
@@ -535,14 +545,14 @@ def test_citations_follow_the_jurisdiction_of_each_call(tmp_path):
         cards = _cards(html)
         assert {j for j, _ in cards} == {"CN", "US"}
         for j, card in cards:
-            shown = re.findall(r"<li>(.*?)</li>", card)
+            shown = _shown(card)
             assert shown, card  # every fixture rule has a verified provision of its call's law
             assert all(s in labels[lang][j] for s in shown), (j, shown)
             others = set().union(*(v for k, v in labels[lang].items() if k != j))
             assert not any(o in card for o in others), j
         for j, row in re.findall(r'<tr class="pattern-row" data-jurisdiction="(\w+)">(.*?)</tr>',
                                  html, re.S):
-            assert all(s in labels[lang][j] for s in re.findall(r"<li>(.*?)</li>", row))
+            assert all(s in labels[lang][j] for s in _shown(row))
         assert "unverified" not in html.lower() and "NIFA" not in html and "自律公约" not in html
         assert ("公平债务催收作业法" in html and "民法典" in html) if lang == "zh" else (
             "FDCPA" in html and "Civil Code" in html)
@@ -571,7 +581,8 @@ def test_an_english_call_with_no_number_is_judged_by_its_language(tmp_path):
             by_file["zh_threat_harm.flac"].jurisdiction_reason) == ("CN", "default")
     assert ("", "US", "language en") in data.number_jurisdictions
     assert ("", "CN", "default") in data.number_jurisdictions
-    result = build_report(db, tmp_path / "out", Scope(), ReportOptions(pdf=False, make_zip=False))
+    result = build_report(db, tmp_path / "out", Scope(),
+                          ReportOptions(pdf=False, make_zip=False, all_in_one=True))
     en = (result.folder / "report-en.html").read_text(encoding="utf-8")
     zh = (result.folder / "report-zh.html").read_text(encoding="utf-8")
     assert "recordings with no number (spoken in English)" in en
@@ -681,7 +692,8 @@ def test_review_notes_reach_the_report_and_the_manifest(tmp_path):
     old = store.conn.execute("select id from findings where category = 'insult'").fetchone()[0]
     store.set_review([old], "confirmed", reviewed_by="this computer (browser, no login)")
     store.close()
-    result = build_report(db, tmp_path / "out", Scope(), ReportOptions(pdf=False, make_zip=False))
+    result = build_report(db, tmp_path / "out", Scope(),
+                          ReportOptions(pdf=False, make_zip=False, all_in_one=True))
     login = sqlite3.connect(db).execute("select reviewed_by from finding_reviews where note like"
                                         " 'Checked%'").fetchone()[0]
     assert login.startswith("cli:") and "command line" not in login  # stored neutral
@@ -768,27 +780,27 @@ def test_call_pattern_details_are_worded_in_each_language_and_agree_with_their_c
 
 # --------------------------------------------------------------- why each finding was flagged
 # rule id -> the report's words, per language (conftest.WHY_CALLS holds the findings)
+# What the reader sees on a card: no rule id, no pattern, no score (those are in the
+# appendix for experts).
 WHY = {
     "ZH_THIRD_PARTY_DISCLOSE": {
-        "en": "Rule ZH_THIRD_PARTY_DISCLOSE matched the words “告诉你家人”; the meaning check agreed"
-              " (meaning score 0.97).",
-        "zh": "规则 ZH_THIRD_PARTY_DISCLOSE 匹配了“告诉你家人”；语义判断同意（语义分数 0.97）。"},
+        "en": "A rule matched the words “告诉你家人”; the meaning check agreed.",
+        "zh": "规则匹配了“告诉你家人”；语义判断同意。"},
     "MEANING_THREAT_HARM": {
         "en": "No rule matched; the sentence as a whole reads as “Threat of harm to person or"
-              " property” (meaning score 0.96); listen to it.",
-        "zh": "没有规则匹配；整句语义判断为“威胁人身安全”（语义分数 0.96），请核听。"},
+              " property”; listen to it.",
+        "zh": "没有规则匹配；整句语义判断为“威胁人身安全”，请核听。"},
     "ZH_LEGAL_CLAIM": {
-        "en": "Rule ZH_LEGAL_CLAIM matched the words “起诉”; the meaning check does not judge this"
+        "en": "A rule matched the words “起诉”; the meaning check does not judge this"
               " kind of finding, so the rule alone decides.",
-        "zh": "规则 ZH_LEGAL_CLAIM 匹配了“起诉”；这类发现项不经语义判断，由规则决定。"},
+        "zh": "规则匹配了“起诉”；这类发现项不经语义判断，由规则决定。"},
     "ZH_INSULT_LEXICON": {
-        "en": "Rule ZH_INSULT_LEXICON matched the words “老赖”; rules alone: the meaning check was"
+        "en": "A rule matched the words “老赖”; rules alone: the meaning check was"
               " off for this run.",
-        "zh": "规则 ZH_INSULT_LEXICON 匹配了“老赖”；仅按规则：本次处理未运行语义判断。"},
+        "zh": "规则匹配了“老赖”；仅按规则：本次处理未运行语义判断。"},
     "EN_INSULT_PROFANITY": {
-        "en": "Rule EN_INSULT_PROFANITY matched the words “deadbeat”; the meaning check agreed"
-              " (meaning score 0.99).",
-        "zh": "规则 EN_INSULT_PROFANITY 匹配了“deadbeat”；语义判断同意（语义分数 0.99）。"},
+        "en": "A rule matched the words “deadbeat”; the meaning check agreed.",
+        "zh": "规则匹配了“deadbeat”；语义判断同意。"},
 }
 SOUND = {"en": "Matched by sound: the recording may say something else; listen to it.",
          "zh": "按读音匹配，录音内容可能不同，请核听。"}
@@ -808,7 +820,7 @@ def test_each_finding_says_why_it_was_flagged_in_each_report_and_the_manifest(tm
     meaning alone; the method section says how the runs detected; the manifest lists each
     finding's method, pattern and score and each run's detection line."""
     db = make_why_db(tmp_path / "why")
-    result = build_report(db, tmp_path / "out", Scope(), ReportOptions(make_zip=False))
+    result = build_report(db, tmp_path / "out", Scope(), ReportOptions(make_zip=False, all_in_one=True))
     assert result.warnings == [], result.warnings
     c = sqlite3.connect(db)
     found = c.execute("select id, rule_id, method, pattern, score, matched_text from findings"
@@ -832,11 +844,13 @@ def test_each_finding_says_why_it_was_flagged_in_each_report_and_the_manifest(tm
             if rule_id in WHY:
                 assert WHY[rule_id][lang] in why, (lang, rule_id, why)
             assert (SOUND[lang] in why) == (rule_id == "ZH_FALSE_LEGAL_JAIL"), (lang, rule_id)
-            if pattern:  # the whole pattern, as written in the rule file, on its own line
-                assert f"{L['why_pattern']}{L['colon']}".strip() in why
-                assert pattern in why, (lang, pattern)
-            else:
-                assert L["why_pattern"] not in why
+            assert rule_id not in why and (not pattern or pattern not in why)
+            assert _score is None or f"{_score:.2f}" not in why
+            # the rule id, the whole pattern as written and the score: in the expert appendix
+            extra = re.search(rf'<tr class="appendix-row" data-finding-id="{fid}">(.*?)</tr>', page, re.S)
+            extra = _body_text(extra.group(1)).replace("\u200b", "")
+            assert rule_id in extra and (not pattern or pattern in extra), (lang, extra)
+            assert (f"{_score:.2f}" if _score is not None else L["not_applicable"]) in extra
             if method == "meaning":  # found by meaning is marked where the category is
                 assert L["why_text"]["badge"]["meaning"] in _body_text(row.group(2))
         count = re.search(r'<td class="by-meaning-count">(\d+)', page)

@@ -61,9 +61,10 @@ def test_messages_reach_both_reports_the_manifest_and_the_drafts(tmp_path):
     zh_msg = by_number["13912345678"]
     assert {"insult", "visit_shaming"} <= set(zh_msg.categories)  # one message, several findings
 
-    result = build_report(db, tmp_path / "out", Scope(), ReportOptions(pdf=False, make_zip=False))
+    result = build_report(db, tmp_path / "out", Scope(),
+                          ReportOptions(pdf=False, make_zip=False, all_in_one=True))
     for lang, heading, law in (("en", "Text messages: ", "FDCPA"),
-                               ("zh", "短信与聊天消息：", "公平债务催收作业法")):
+                               ("zh", "短信与聊天消息（", "公平债务催收作业法")):
         page = (result.folder / f"report-{lang}.html").read_text(encoding="utf-8")
         assert heading in page
         cards = re.findall(r'<div class="finding message [^"]*" id="message-\d+" '

@@ -23,14 +23,27 @@ import jinja2
 import yaml
 from markupsafe import Markup, escape
 
-from .. import __version__, clips, ingest, reviewers
+from .. import __version__, callstore, clips, ingest, reviewers
+from ..detect.rules import load_rules
 from ..flagged import meaning_ran
 from ..hashing import sha256_file
 from ..jurisdiction import reason_text
-from ..store import Store
-from . import chart, complaint, fonts, manifest, subtitles
+from ..readonly import read_only_store
+from ..store import Store, StoreError
+from . import chart, complaint, fonts, manifest, provisions, staging, subtitles
 from .complaint import at, span
-from .data import FindingItem, Incident, PatternItem, Recording, ReportData, ReportError, Scope, load
+from .data import (
+    FindingItem,
+    Incident,
+    PatternItem,
+    Recording,
+    ReportData,
+    ReportError,
+    Scope,
+    ScopeError,
+    load,
+)
+from .groups import counterparties, lender_labels
 from .messages import MessageItem
 from .pdf import PdfError, html_to_pdf
 
@@ -46,6 +59,9 @@ class ReportOptions:
     make_zip: bool = True
     complainant: str | None = None
     jurisdiction: str | None = None
+    # One package for everything in scope, whatever counterparties and jurisdictions it
+    # mixes (page one says what it mixes); else a package holds one jurisdiction.
+    all_in_one: bool = False
 
 
 @dataclass
@@ -67,27 +83,22 @@ def labels() -> dict:
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^0-9A-Za-z+_-]+", "-", text).strip("-")[:40] or "all"
+    return re.sub(r"[^\w+-]+", "-", text).strip("-")[:40] or "all"  # a lender's name may be Chinese
 
 
 def _package_name(scope: Scope) -> str:
-    what = scope.name or ("_".join(scope.numbers) if scope.numbers else "all")
+    what = scope.name or ("_".join(scope.numbers) if scope.numbers
+                          else f"no-number-{scope.only_jurisdiction or ''}" if scope.unnumbered
+                          else "all")
     return f"evidence_{_slug(what)}_{datetime.now():%Y%m%d-%H%M%S}"
 
 
-def _new_folder(out_dir: Path, name: str) -> Path:
-    """A fresh package folder (never one that exists: a package is written once)."""
-    for n in range(100):
-        folder = out_dir / (name if n == 0 else f"{name}-{n + 1}")
-        try:
-            folder.mkdir(parents=True)
-            return folder
-        except FileExistsError:
-            continue
-        except OSError as e:
-            raise ReportError(f"cannot create the report folder in {out_dir}: "
-                              f"{e.strerror or e}") from e
-    raise ReportError(f"too many packages named {name} in {out_dir}")
+def open_database(db_path: Path) -> Store:
+    """The database, read-only; a file that is not one is refused in one line."""
+    try:
+        return read_only_store(db_path)
+    except StoreError as e:
+        raise ReportError(str(e)) from e
 
 
 def locate_original(rec: Recording) -> Path | None:
@@ -107,28 +118,56 @@ def build_report(db_path: Path, out_dir: Path, scope: Scope, options: ReportOpti
     for lang in options.languages:
         if lang not in LANGUAGES:
             raise ReportError(f"unknown report language {lang!r}; use zh and/or en")
-    channels = options.channels or complaint.templates()["default_channels"]
-    unknown = [c for c in channels if c not in complaint.channels()]
+    unknown = [c for c in options.channels or [] if c not in complaint.channels()]
     if unknown:
         raise ReportError(f"unknown complaint channel(s) {', '.join(unknown)}; known: "
                           f"{', '.join(complaint.channels())}")
-    if not Path(db_path).is_file():
-        raise ReportError(f"database not found: {db_path}")
-    store = Store(db_path)
+    store = open_database(db_path)
     try:
         data = load(store, scope, options.jurisdiction)
-        has_call_log = store.conn.execute("select count(*) from call_log").fetchone()[0] > 0
+        has_call_log = callstore.call_log_size(store) > 0
     finally:
         store.close()
-    folder = _new_folder(Path(out_dir), _package_name(scope))
-    result = ReportResult(folder, None, findings=len(data.findings), recordings=len(data.recordings))
-    log(f"report: {len(data.recordings)} recordings, {len(data.findings)} findings "
-        f"({data.dismissed} dismissed, left out) -> {folder}")
+    provisions.apply(data, load_rules().citations)  # each provision only where its condition shows
+    codes = data.codes
+    if len(codes) > 1 and not options.all_in_one:
+        which = "; ".join(
+            f"{j}: {', '.join(n or 'no number' for n, k, _ in data.number_jurisdictions if k == j)}"
+            for j in codes)
+        raise ScopeError(f"these calls and messages are judged under different jurisdictions ({which}); "
+                         "one report covers one jurisdiction: report each counterparty apart (leave "
+                         "out --number to get one package each), or add --all-in-one to mix them")
+    groups_in = counterparties(data, lender_labels(db_path))
+    if options.all_in_one and (len(codes) > 1 or len(groups_in) > 1):
+        data.mixes = [(g.label or ", ".join(g.numbers), g.jurisdiction) for g in groups_in]
+    channels, warnings = complaint.channels_for(codes, options.channels)
+    with staging.staged(Path(out_dir), _package_name(scope)) as stage:
+        result = _assemble(data, stage.work, options, channels, has_call_log, log)
+        result.warnings[:0] = warnings
+        if options.make_zip:
+            result.zip_path = _zip(result.folder)
+        final = stage.commit((f"{stage.name}.zip",))
+    result.html = [final / p.name for p in result.html]
+    result.pdf = [final / p.name for p in result.pdf]
+    result.folder = final
+    if result.zip_path:
+        result.zip_path = final.with_suffix(".zip")
+    return result
 
+
+def _assemble(data: ReportData, folder: Path, options: ReportOptions, channels: list[str],
+              has_call_log: bool, log: Callable[[str], None]) -> ReportResult:
+    """Write every file of the package into ``folder`` (a temporary one), manifest last."""
+    folder.mkdir()
+    result = ReportResult(folder, None, findings=len(data.findings), recordings=len(data.recordings))
+    log(f"report: {_n(len(data.recordings), 'recording')}, {_n(len(data.findings), 'finding')}, "
+        f"{_n(len(data.messages), 'message')} ({data.dismissed + data.messages_dismissed} dismissed,"
+        " left out)")
     originals = _originals(data, folder, options.include_originals, result.warnings, log)
     clip_paths = _clips(data, folder, originals, result.warnings, log)
     _transcripts(data, folder)
-    result.html, font_note = _write_html(data, folder, options.languages, clip_paths, originals)
+    result.html, font_note = _write_html(data, folder, options.languages, clip_paths, originals,
+                                         options.complainant)
     for path in result.html:
         if options.pdf:
             pdf = path.with_suffix(".pdf")
@@ -140,9 +179,13 @@ def build_report(db_path: Path, out_dir: Path, scope: Scope, options: ReportOpti
                 result.warnings.append(str(e))
     drafts = folder / "complaint-drafts"
     drafts.mkdir()
+    copied = sum(1 for p in originals.values() if folder in p.parents)
+    attachments = {"originals": copied, "hashes_only": len(data.recordings) - copied,
+                   "clips": len(clip_paths), "transcripts": len(data.recordings),
+                   "messages": len(data.messages), "reports": [p.name for p in [*result.html, *result.pdf]]}
     for ch in channels:
         (drafts / f"{ch}.txt").write_text(
-            complaint.draft(ch, data, options.complainant, has_call_log),
+            complaint.draft(ch, data, options.complainant, has_call_log, data.codes, attachments),
             encoding="utf-8")
 
     result.manifest = manifest.write(
@@ -155,13 +198,15 @@ def build_report(db_path: Path, out_dir: Path, scope: Scope, options: ReportOpti
                     "copy": originals[r.id].relative_to(folder).as_posix()
                     if r.id in originals and options.include_originals else None}
                    for r in data.recordings],
-        runs=data.runs, scope=data.scope.describe(),
+        runs=data.runs, scope=data.scope.describe(), complainant=options.complainant,
+        created_at=data.generated_at,
         settings={"languages": list(options.languages), "channels": channels,
                   "include_originals": options.include_originals, "pdf": options.pdf,
                   "jurisdiction": data.jurisdiction, "numbers_file": data.numbers_file,
                   "number_jurisdictions": [{"number": n or None, "jurisdiction": j, "why": why}
                                            for n, j, why in data.number_jurisdictions],
                   "dismissed_left_out": data.dismissed,
+                  "period": [data.days[0].day, data.days[-1].day] if data.days else None,
                   "clip_padding_s": [clips.PAD_S, clips.PAD_S]},
         notes=[*result.warnings, font_note],
         reviews=data.reviews,
@@ -173,9 +218,6 @@ def build_report(db_path: Path, out_dir: Path, scope: Scope, options: ReportOpti
                 "finding_ids": [f.id for f in inc.findings]}
                for n, inc in enumerate(data.incidents, 1) if n in clip_paths
                for rel, a, b in [clip_paths[n]]])
-    if options.make_zip:
-        result.zip_path = _zip(folder)
-        log(f"zip: {result.zip_path}")
     return result
 
 
@@ -203,6 +245,11 @@ def _originals(data: ReportData, folder: Path, copy: bool, warnings: list[str],
         out[rec.id] = dest
     log(f"originals: {len(out)} of {len(data.recordings)} verified")
     return out
+
+
+def _n(n: int, word: str) -> str:
+    """``1 recording``, ``2 recordings``: a count that agrees with its noun (log lines)."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def _safe_name(name: str) -> str:
@@ -236,9 +283,10 @@ def _clips(data: ReportData, folder: Path, originals: dict[str, Path], warnings:
         rel = _clip_name(f, n)
         (folder / rel).parent.mkdir(exist_ok=True)
         shutil.move(cut, folder / rel)  # the scratch copy is not kept
+        (folder / rel).chmod(0o644)  # as every other file in the package (the cut is 0600)
         out[n] = (rel, a, b)
     shutil.rmtree(scratch, ignore_errors=True)
-    log(f"clips: {len(out)}")
+    log(f"clips: {len(out)}")  # a count of files, as "originals: 2 of 2 verified"
     return out
 
 
@@ -248,15 +296,19 @@ def _transcript_stem(rec: Recording) -> str:
 
 
 def _transcripts(data: ReportData, folder: Path) -> None:
+    if not data.recordings:  # messages only: no transcript (and no empty folder)
+        return
     (folder / "transcripts").mkdir()
+    names = {lang: labels()[lang]["jurisdiction_names"] for lang in LANGUAGES}
     for rec in data.recordings:
         stem = folder / _transcript_stem(rec)
-        header = [f"file: {rec.file_name}", f"sha256: {rec.id}",
-                  f"number: {rec.phone_number or 'unknown'}",
-                  f"call time: {rec.call_time or 'unknown'}",
-                  f"rules applied: {rec.jurisdiction} ({rec.jurisdiction_reason})",
-                  f"language: {rec.language or '?'}; engine: {rec.engine} / {rec.model}",
-                  "machine transcript: check against the recording"]
+        j = rec.jurisdiction
+        header = [f"录音文件 / file: {rec.file_name}", f"SHA-256: {rec.id}",
+                  f"号码 / number: {rec.phone_number or '未知 / unknown'}",
+                  f"通话时间 / call time: {rec.call_time or '未知 / unknown'}",
+                  f"适用规则 / rules applied: {names['zh'].get(j, j)} / {names['en'].get(j, j)}",
+                  f"语言 / language: {rec.language or '?'}; 转写 / engine: {rec.engine} / {rec.model}",
+                  "机器转写，请对照录音核实 / machine transcript: check against the recording"]
         stem.with_suffix(".txt").write_text(subtitles.text(rec, header), encoding="utf-8")
         stem.with_suffix(".srt").write_text(subtitles.srt(rec), encoding="utf-8")
         stem.with_suffix(".vtt").write_text(subtitles.vtt(rec), encoding="utf-8")
@@ -282,6 +334,37 @@ def _marked(utterance: str, matched: list[str]) -> str:
         pos = b
     out.append(html.escape(text[pos:]))
     return "".join(out)
+
+
+# Designations a line must never split: "§1692c(a)(1)", "第1692c条(a)(1)项", "Art. 1033(1)",
+# "15 U.S.C.", "12 CFR", "9 p.m.", "第一千零三十三条第（一）项".
+_NOBREAK = re.compile(
+    r"§\s?[0-9][0-9A-Za-z.()\-]*[0-9A-Za-z)]"
+    r"|第[0-9A-Za-z一二三四五六七八九十百千零]+条(?:[（(][0-9a-z一二三四五六七八九十]+[）)])*"
+    r"(?:第?[（(]?[0-9一二三四五六七八九十]+[）)]?[项款])?"
+    r"|\b(?:Art\.|Arts\.|Article)\s[0-9][0-9A-Za-z()]*"
+    r"|\b[0-9]+\s(?:U\.S\.C\.|CFR)"
+    r"|\b[0-9]{1,2}(?::[0-9]{2})?\s?[ap]\.m\."
+    r"|\bCONC\s[0-9.]+")
+
+
+def unbreakable(text: str) -> Markup:
+    """``text`` escaped, each legal designation in it kept on one line (a span that does
+    not wrap, its spaces non-breaking)."""
+    out, pos = [], 0
+    for m in _NOBREAK.finditer(text):
+        out.append(escape(text[pos:m.start()]))
+        out.append(Markup('<span class="nb">{}</span>').format(m.group(0).replace(" ", "\u00a0")))
+        pos = m.end()
+    out.append(escape(text[pos:]))
+    return Markup("").join(out)
+
+
+def file_name(name: str) -> Markup:
+    """A file name that may wrap only after an underscore or a space, never inside a date,
+    a time or a number (each part between them is kept whole)."""
+    parts = re.split(r"(?<=[_ /])", name or "")
+    return Markup("<wbr>").join(Markup('<span class="nb">{}</span>').format(p) for p in parts if p)
 
 
 def _pattern_html(pattern: str) -> Markup:
@@ -329,7 +412,7 @@ def _message_entries(messages: list[MessageItem]) -> list[dict]:
 
 def _write_html(data: ReportData, folder: Path, languages: tuple[str, ...],
                 clip_paths: dict[int, tuple[str, float, float]],
-                originals: dict[str, Path]) -> tuple[list[Path], str]:
+                originals: dict[str, Path], complainant: str | None = None) -> tuple[list[Path], str]:
     """Write report-<lang>.html for each language; returns them and a note on the font.
 
     Each page is rendered once without the font to learn which characters it shows,
@@ -340,7 +423,8 @@ def _write_html(data: ReportData, folder: Path, languages: tuple[str, ...],
         loader=jinja2.FileSystemLoader(str(resources.files("pipeline") / "report" / "templates")),
         autoescape=True)
     template = env.get_template("report.html")
-    contexts = {lang: _context(data, lang, clip_paths, originals) for lang in languages}
+    contexts = {lang: {**_context(data, lang, clip_paths, originals), "complainant": complainant}
+                for lang in languages}
     shown = "".join(re.sub(r"<[^>]+>", "", template.render(**c)) for c in contexts.values())
     font = fonts.embed(shown)
     paths = []
@@ -365,17 +449,24 @@ def _context(data: ReportData, lang: str, clip_paths: dict[int, tuple[str, float
         forms = L[key]
         return (forms[0] if n == 1 else forms[1]).format(n=n, **more)
 
-    def cite(items: list[dict]) -> list[str]:
-        """Citation labels in this language (the items are already this call's law, verified)."""
-        return [c.get(lang) or f"{c.get('instrument', '')} {c.get('article', '')}".strip()
-                for c in items]
+    def cite(items: list[dict]) -> list[Markup]:
+        """Citation labels in this language (the items are already this call's law, verified,
+        their conditions applied: ``provisions``), each unbreakable inside, with its
+        condition when it has one."""
+        out = []
+        for c in items:
+            label = c.get(lang) or f"{c.get('instrument', '')} {c.get('article', '')}".strip()
+            text = Markup('<span class="cite">{}</span>').format(unbreakable(label))
+            if c.get("condition"):
+                text += Markup('<br><span class="meta condition">{}</span>').format(c["condition"][lang])
+            out.append(text)
+        return out
 
     def who(speaker: str | None) -> str:
         return L["speakers"].get(speaker, speaker) if speaker else L["unknown"]
 
     def jurisdiction(code: str, reason: str | None = None) -> str:
-        name = L["jurisdiction_names"].get(code, code)
-        text = f"{name} ({code})" if lang == "en" else f"{name}（{code}）"
+        text = L["jurisdiction_names"].get(code, code)  # the place's name: never a bare code
         if reason is None:
             return text
         why = _reason(L, reason)
@@ -402,8 +493,11 @@ def _context(data: ReportData, lang: str, clip_paths: dict[int, tuple[str, float
         L=L, d=data, incidents=incidents, per_category=per_category, messages=messages,
         messages_findings=sum(len(m.findings) for m in data.messages),
         why=lambda x: x.why.sentence(L["why_text"], cat_label(x.category), pattern=False),
+        why_message=lambda x: x.why.sentence({**L["why_text"], **L["why_message"]},
+                                             cat_label(x.category), pattern=False),
         pattern_html=_pattern_html, detection_lines=_detection_lines(data, L),
-        cat_label=cat_label, plural=plural, cite=cite, who=who, jurisdiction=jurisdiction,
+        cat_label=cat_label, plural=plural, cite=cite, file_name=file_name, who=who,
+        jurisdiction=jurisdiction,
         reviewer=lambda stored: reviewers.describe(stored, L["reviewers"]),
         confidence=confidence, at=at, span=span, clock=complaint.clock,
         pattern_detail=lambda p: _pattern_text(L["pattern_details"], p, L),
@@ -424,7 +518,8 @@ def _night_windows(data: ReportData, L: dict) -> str:
     if len(set(windows.values())) == 1:
         return next(iter(windows.values())) or L["no_night_window"]
     sep = "；" if L["lang"].startswith("zh") else "; "
-    return sep.join(f"{j} {w or L['no_night_window']}" for j, w in windows.items()) or "—"
+    return sep.join(f"{L['jurisdiction_names'].get(j, j)} {w or L['no_night_window']}"
+                    for j, w in windows.items()) or "—"
 
 
 def _generated(iso: str) -> str:

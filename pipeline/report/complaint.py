@@ -30,6 +30,20 @@ def channels() -> list[str]:
     return list(templates()["channels"])
 
 
+def channels_for(codes: list[str], asked: list[str] | None) -> tuple[list[str], list[str]]:
+    """The drafts for a package judged under ``codes`` (one jurisdiction, or several for an
+    all-in-one package), and a warning for each asked channel of another jurisdiction:
+    by default only the bodies that enforce the package's own rules are addressed."""
+    t = templates()
+    if not asked:
+        return list(dict.fromkeys(c for j in codes for c in t["default_channels"].get(j, []))), []
+    warnings = [f"the {c} draft is addressed to a {t['channels'][c].get('jurisdiction')} body, "
+                f"but the calls in this package are judged under {'/'.join(codes)} rules: check "
+                "that it can act on them before sending"
+                for c in asked if t["channels"][c].get("jurisdiction") not in codes]
+    return list(asked), warnings
+
+
 def clock(seconds: float | None) -> str:
     """A duration in whole seconds: 0:15, 1:02:05."""
     if seconds is None:
@@ -88,12 +102,18 @@ def _fact(f: Incident, data: ReportData) -> dict:
 
 
 def draft(channel: str, data: ReportData, complainant: str | None = None,
-          has_call_log: bool = False) -> str:
-    """The draft text for ``channel`` (a key of ``complaints.yaml``)."""
+          has_call_log: bool = False, codes: list[str] | None = None,
+          attachments: dict | None = None) -> str:
+    """The draft text for ``channel`` (a key of ``complaints.yaml``); ``codes``: the
+    jurisdictions the package is judged under (a channel of another one gets a warning
+    line on top, as it was asked for against the default).  ``attachments``: what the
+    package really holds (originals copied, clips cut, transcripts, messages, report
+    files); a draft lists only those."""
     t = templates()
     if channel not in t["channels"]:
         raise ValueError(f"unknown complaint channel {channel!r}; known: {', '.join(t['channels'])}")
     ch = t["channels"][channel]
+    codes = codes or sorted(data.jurisdictions) or [data.jurisdiction]
     lang = ch.get("language", "zh")
     env = jinja2.Environment(autoescape=False, keep_trailing_newline=True,
                              undefined=jinja2.StrictUndefined)
@@ -107,16 +127,25 @@ def draft(channel: str, data: ReportData, complainant: str | None = None,
         days_over_caps=data.days_over_caps, night_window=data.night_window,
         findings=[_fact(f, data) for f in data.incidents], has_call_log=has_call_log,
         messages=[_message(m, data) for m in data.messages],
-        originals=len(data.recordings), undated=data.undated_recordings,
+        undated=data.undated_recordings,
+        attach=attachments if attachments is not None else {
+            "originals": len(data.recordings), "hashes_only": 0, "clips": len(data.incidents),
+            "transcripts": len(data.recordings), "messages": len(data.messages),
+            "reports": ["report-zh.html", "report-en.html"]},
         party=ch.get("party", "投诉人" if lang == "zh" else "Complainant"),
         other_party=ch.get("other_party", "被投诉方" if lang == "zh" else "About"))
+    foreign = ch.get("jurisdiction") and ch.get("jurisdiction") not in codes
+    mixed = len(codes) > 1 or data.mixes
+    notes = [t["foreign_channel"][lang].format(channel=ch.get("jurisdiction"), package="/".join(codes))
+             ] if foreign else []
+    notes += [t["mixed_package"][lang]] if mixed else []
     if lang == "zh":
         party = ch.get("party", "投诉人")
-        head = [t["draft_banner"]["zh"], "", f"致：{ch['zh_name']}", f"（受理范围：{ch['covers']}）",
+        head = [t["draft_banner"]["zh"], *notes, "", f"致：{ch['zh_name']}", f"（受理范围：{ch['covers']}）",
                 f"提交方式：{ch['how']}", "", "事由：反映催收过程中的骚扰情况", ""]
         tail = ["", "五、请求", ch["ask"], "", f"{party}（签名）：__________    日期：__________", ""]
     else:
-        head = [t["draft_banner"]["en"], "", f"To: {ch['en_name']}", f"(Covers: {ch['covers']})",
+        head = [t["draft_banner"]["en"], *notes, "", f"To: {ch['en_name']}", f"(Covers: {ch['covers']})",
                 f"How to submit: {ch['how']}", "", "Subject: harassment during debt collection", ""]
         tail = ["", "5. Request", ch["ask"], "", "Signed: __________    Date: __________", ""]
     return "\n".join(head) + facts + "\n".join(tail)

@@ -78,13 +78,24 @@ class Scope:
     date_from: date | None = None
     date_to: date | None = None  # inclusive
     name: str | None = None  # the counterparty as the user names it ("XX 催收公司")
+    # Only what was recorded or sent with no number (a counterparty of its own: the calls
+    # nobody can attribute), and only what is judged under this jurisdiction: a package
+    # per counterparty never mixes two countries' rules (``groups``).
+    unnumbered: bool = False
+    only_jurisdiction: str | None = None
 
     @property
     def narrowed(self) -> bool:
-        return bool(self.numbers) or self.date_from is not None or self.date_to is not None
+        return (bool(self.numbers) or self.unnumbered or self.only_jurisdiction is not None
+                or self.date_from is not None or self.date_to is not None)
 
     def covers_number(self, number: str | None) -> bool:
+        if self.unnumbered:
+            return not (number or "").strip()
         return not self.numbers or any(same_number(number, n) for n in self.numbers)
+
+    def covers_jurisdiction(self, code: str) -> bool:
+        return self.only_jurisdiction is None or code == self.only_jurisdiction
 
     def covers_time(self, iso: str | None) -> bool:
         if self.date_from is None and self.date_to is None:
@@ -96,12 +107,15 @@ class Scope:
                 and (self.date_to is None or day <= self.date_to))
 
     def describe(self) -> dict:
-        return {"numbers": self.numbers or "all", "from": _iso(self.date_from),
-                "to": _iso(self.date_to), "name": self.name}
+        return {"numbers": "none (calls and messages with no number)" if self.unnumbered
+                else self.numbers or "all", "from": _iso(self.date_from),
+                "to": _iso(self.date_to), "name": self.name,
+                "jurisdiction": self.only_jurisdiction}
 
     def sentence(self) -> str:
         """The scope in words, for an error message: "from 1999… dated 2026-11-01 to 2026-11-30"."""
-        parts = [f"from {', '.join(self.numbers)}" if self.numbers else "from any number"]
+        parts = [f"from {', '.join(self.numbers)}" if self.numbers
+                 else "with no number" if self.unnumbered else "from any number"]
         if self.date_from and self.date_to:
             parts.append(f"dated {_iso(self.date_from)} to {_iso(self.date_to)}")
         elif self.date_from or self.date_to:
@@ -290,6 +304,7 @@ class Day:
     night: int = 0
     findings: int = 0  # findings (not sentences) in that day's recordings
     over_cap: bool = False
+    messages: int = 0  # text messages with findings sent that day
 
 
 @dataclass
@@ -326,11 +341,23 @@ class ReportData:
     # text messages with findings (``scan-text --db``), and their dismissed findings
     messages: list[MessageItem] = field(default_factory=list)
     messages_dismissed: int = 0
+    # an --all-in-one package that mixes: (counterparty, jurisdiction) each; "": no number
+    mixes: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def codes(self) -> list[str]:
+        """The jurisdictions the report's calls and messages are judged under."""
+        return sorted(self.jurisdictions) or [self.jurisdiction]
 
     @property
     def by_meaning(self) -> int:
-        """Findings no rule made: the meaning layer alone found them."""
-        return sum(1 for f in self.findings if f.why.by_meaning)
+        """Findings no rule made: the meaning layer alone found them (calls and messages)."""
+        return (sum(1 for f in self.findings if f.why.by_meaning)
+                + sum(1 for m in self.messages for f in m.findings if f.why.by_meaning))
+
+    @property
+    def message_findings(self) -> int:
+        return sum(len(m.findings) for m in self.messages)
 
 
 def _window(rules: dict) -> str:
@@ -350,7 +377,6 @@ def load(store: Store, scope: Scope, jurisdiction: str | None = None) -> ReportD
     if scope.date_from and scope.date_to and scope.date_from > scope.date_to:
         raise ScopeError("--from is after --to")
     conn = store.conn
-    callstore.ensure_tables(store)
     try:
         judge = rules_for_database(store.path, conn, jurisdiction)
     except JurisdictionError as e:
@@ -365,12 +391,14 @@ def load(store: Store, scope: Scope, jurisdiction: str | None = None) -> ReportD
     def rules_of(number: str | None) -> dict:
         return rules_for(judge.of(number))
 
-    recordings = _recordings(conn, scope, judge)
+    recordings = [r for r in _recordings(conn, scope, judge) if scope.covers_jurisdiction(r.jurisdiction)]
     calls = [c for c in merge_calls(callstore.stored_calls(store),
                                     callstore.recordings_with_stop_requests(store))
-             if scope.covers_number(c.number) and scope.covers_time(_local_iso(c, rules_of(c.number)))]
+             if scope.covers_number(c.number) and scope.covers_jurisdiction(judge.of(c.number))
+             and scope.covers_time(_local_iso(c, rules_of(c.number)))]
     pack = load_rules()
     messages, messages_dismissed = load_messages(conn, scope, judge, pack.citations)
+    messages = [m for m in messages if scope.covers_jurisdiction(m.jurisdiction)]
     if not recordings and not calls and not messages:
         if scope.narrowed:
             raise ScopeError(f"nothing to report: the database holds no recording, no call and no "
@@ -391,9 +419,11 @@ def load(store: Store, scope: Scope, jurisdiction: str | None = None) -> ReportD
                             p.jurisdiction, p.kind, p.facts)
                 for p in analyse_by_number(calls, judge.of, rules_for)]
     grouped = incidents(findings)
-    days = _days(calls, findings, patterns, rules_of)
-    # Counted per utterance: two rules matching one insult are one insult.
+    days = _days(calls, findings, patterns, rules_of, messages)
+    # Counted per utterance: two rules matching one insult are one insult; per message
+    # likewise (a message is one utterance).
     per_category = Counter(c for i in grouped for c in i.categories)
+    per_category.update(c for m in messages for c in m.categories)
     for p in patterns:
         per_category[p.category] += 1
     runs = [dict(zip(("id", "started_at", "tool_version", "engine", "engine_version", "model",
@@ -534,8 +564,9 @@ def _review_entry(f: FindingItem) -> dict:
 
 
 def _days(calls: list[Call], found: list[FindingItem], patterns: list[PatternItem],
-          rules_of) -> list[Day]:
-    """One entry per calendar day (local time) from the first to the last call."""
+          rules_of, messages: list[MessageItem] = ()) -> list[Day]:
+    """One entry per calendar day (local time) from the first call or message to the last
+    (a message's time is as the phone exported it: local)."""
     days: dict[str, Day] = {}
     for c in calls:
         rules = rules_of(c.number)
@@ -548,6 +579,10 @@ def _days(calls: list[Call], found: list[FindingItem], patterns: list[PatternIte
         if f.recording.call_time:
             day = f.recording.call_time[:10]
             days.setdefault(day, Day(day)).findings += 1
+    for m in messages:
+        day = (m.sent_at or "")[:10]
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", day):
+            days.setdefault(day, Day(day)).messages += 1
     for p in patterns:
         if p.category == "frequency" and p.day:
             days.setdefault(p.day, Day(p.day)).over_cap = True

@@ -60,7 +60,8 @@ def file_entries(root: Path, skip: set[str]) -> list[dict]:
 def write(root: Path, *, originals: list[dict], runs: list[dict], scope: dict,
           settings: dict, notes: list[str], reviews: list[dict] | None = None,
           clips: list[dict] | None = None, findings: list[dict] | None = None,
-          detection_runs: list[dict] | None = None, messages: list[dict] | None = None) -> dict:
+          detection_runs: list[dict] | None = None, messages: list[dict] | None = None,
+          complainant: str | None = None, created_at: str | None = None) -> dict:
     """Write HOW-TO-VERIFY.txt, manifest.json and SHA256SUMS into ``root``; returns the manifest.
 
     ``reviews``: every person's verdict on a finding in scope, with its note (dismissed
@@ -69,13 +70,16 @@ def write(root: Path, *, originals: list[dict], runs: list[dict], scope: dict,
     ``findings``: each finding in the report with why it was flagged (method, the rule's
     pattern, the meaning score); ``detection_runs``: the runs that made them, each with
     its detection line (rules and the meaning layer, or rules only and why).
-    ``messages``: the text messages in the report with their findings.
+    ``messages``: the text messages in the report with their findings.  ``complainant``:
+    who complains (as given to ``report --complainant``); ``created_at``: the time the
+    report itself prints (one instant for the package, not two clocks read apart).
     """
     (root / HOW_TO_VERIFY).write_text(VERIFY_TEXT, encoding="utf-8")
     files = file_entries(root, skip={MANIFEST, SUMS})
     manifest = {
         "format": "call-evidence package 1",
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_at": created_at or datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "complainant": complainant,
         "generated_by": {"tool": "call-evidence", "version": __version__,
                          "python": platform.python_version(), "platform": platform.platform()},
         "scope": scope,
