@@ -108,6 +108,8 @@ def name_is_text(path: Path) -> bool:
 
 
 def describe(path: Path, folder: Path) -> SourceFile:
+    """Fingerprint one file: size, mtime, sha256, and what its name (and, for recorders
+    that file calls in a folder per number, its folders) says about the call."""
     st = path.stat()
     try:
         rel = display_path(path.relative_to(folder.resolve()))
@@ -119,7 +121,7 @@ def describe(path: Path, folder: Path) -> SourceFile:
         size=st.st_size,
         mtime=datetime.fromtimestamp(st.st_mtime, tz=timezone.utc).isoformat(timespec="seconds"),
         sha256=sha256_of(path),
-        meta=parse_filename(display_path(path.name)),
+        meta=parse_filename(rel),
     )
 
 
