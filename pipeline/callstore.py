@@ -63,9 +63,12 @@ def replace_call_log(store: Store, calls: list[Call], source: str) -> int:
 
 
 def stored_calls(store: Store) -> list[tuple[str, str | None, str, bool, bool, str | None]]:
-    """(kind, number, start ISO, connected, incoming, ref) for recordings and log entries."""
-    rows = [("recording", r[0], r[1], True, True, r[2]) for r in store.conn.execute(
-        "select phone_number, call_time, id from recordings where status = 'done'"
+    """(kind, number, start ISO, connected, incoming, ref) for recordings and log entries.
+
+    A recording whose name says the borrower dialled (``direction = 'outgoing'``) is
+    not incoming; one of unknown direction is counted as incoming."""
+    rows = [("recording", r[0], r[1], True, r[3] != "outgoing", r[2]) for r in store.conn.execute(
+        "select phone_number, call_time, id, direction from recordings where status = 'done'"
         " and call_time is not null")]
     rows += [("call_log", r[0], r[1], bool(r[2]), bool(r[3]), f"call_log:{r[4]}")
              for r in store.conn.execute(

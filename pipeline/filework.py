@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import ingest, models
+from .callmeta import CallMeta, from_container_tag
 from .detect import Detector, Finding, TimedText, TimedWord
 from .detect.quote import opening
 from .engines import Engine, Transcript, load_engine
@@ -206,6 +207,9 @@ class FileWork:
             info = norm.info
             rec.update(container=info.container, codec=info.codec, sample_rate=info.sample_rate,
                        channels=info.channels, duration=info.duration)
+            if not rec.get("call_time") and info.creation_time:  # never the file's mtime
+                rec.update(from_container_tag(CallMeta(**{**src.meta.__dict__}),
+                                              info.creation_time).columns())
             engine = self.engine  # loaded outside the timed stage: model load is not transcription
             stage = "transcription"
             trace(f"transcribing {shown}")
@@ -241,8 +245,7 @@ class FileWork:
         """The recording's row as far as the fingerprint knows it (all a failure stores)."""
         return {"id": src.sha256, "path": ingest.display_path(src.path),
                 "file_name": ingest.display_path(src.path.name), "size": src.size, "mtime": src.mtime,
-                "phone_number": src.meta.phone_number, "call_time": src.meta.call_time,
-                "run_id": run_id}
+                **src.meta.columns(), "run_id": run_id}
 
     @contextmanager
     def readable_name(self, src: ingest.SourceFile) -> Iterator[Path]:

@@ -32,6 +32,12 @@ Schema history (``PRAGMA user_version``):
    ``sound+meaning``, ``meaning``), ``findings.pattern`` (the rule's pattern as written)
    and ``findings.score`` (the meaning layer's score); ``runs.detection`` says whether the
    meaning layer ran or why not.  Older databases gain the columns in place (empty).
+6. Who and which way: ``recordings.direction`` (``incoming``, ``outgoing``, ``unknown``),
+   ``recordings.contact`` (the name the phone saved), ``recordings.number_as_written``
+   and ``recordings.time_source`` (``file name``, ``container tag``, ``none``);
+   ``phone_number`` holds the canonical form (``pipeline.numbers``).  Older databases
+   gain the columns and have their numbers canonicalised in place, in one transaction
+   (the written form is kept in ``number_as_written``).
 """
 
 from __future__ import annotations
@@ -50,9 +56,10 @@ from pathlib import Path
 
 import sqlite_utils
 
+from .numbers import canonical
 from .textnorm import search_index_text
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 REVIEW_STATUSES = ("unreviewed", "confirmed", "dismissed")
 # Why a finding was dismissed, when a reason has a name: ``own_words`` is the
 # borrower repeating (or quoting) the collector, the most common false finding.
@@ -192,7 +199,8 @@ class Store:
         }, pk="id", if_not_exists=True)
         db["recordings"].create({
             "id": str, "path": str, "file_name": str, "size": int, "mtime": str,
-            "phone_number": str, "call_time": str,
+            "phone_number": str, "call_time": str, "direction": str, "contact": str,
+            "number_as_written": str, "time_source": str,
             "container": str, "codec": str, "sample_rate": int, "channels": int,
             "duration": float, "language": str, "language_probability": float,
             "status": str, "error": str, "note": str, "engine": str, "model": str,
@@ -200,6 +208,7 @@ class Store:
         }, pk="id", if_not_exists=True, foreign_keys=[("run_id", "runs", "id")])
         if "note" not in db["recordings"].columns_dict:
             db.conn.execute("alter table recordings add column note text")
+        self._migrate_call_columns()
         self._migrate_recording_files()
         db["derived_files"].create({
             "id": int, "recording_id": str, "kind": str, "path": str, "sha256": str,
@@ -240,7 +249,8 @@ class Store:
         for table, cols, unique in (
             ("finding_reviews", ["recording_id"], False),
             ("recordings", ["status"], False), ("recordings", ["phone_number"], False),
-            ("recordings", ["call_time"], False), ("recording_files", ["recording_id"], False),
+            ("recordings", ["call_time"], False), ("recordings", ["direction"], False),
+            ("recording_files", ["recording_id"], False),
             ("recording_files", ["path", "recording_id"], True),
             ("derived_files", ["path"], True), ("derived_files", ["recording_id"], False),
             ("segments", ["recording_id", "idx"], True), ("words", ["segment_id"], False),
@@ -254,6 +264,33 @@ class Store:
         if db.conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
             db.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         db.conn.commit()
+
+    def _migrate_call_columns(self) -> None:
+        """Schema 6 on an older database: the who-and-which-way columns, and every stored
+        number in its canonical form (the form as written kept beside it), in one
+        transaction so a database is never half-migrated."""
+        c = self.conn
+        cols = self.db["recordings"].columns_dict
+        missing = [col for col in ("direction", "contact", "number_as_written", "time_source")
+                   if col not in cols]
+        if not missing:
+            return
+        c.commit()  # sqlite-utils' create may have left a transaction open
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            for col in missing:
+                c.execute(f"alter table recordings add column {col} text")
+            rows = c.execute("select id, phone_number, call_time from recordings").fetchall()
+            c.executemany(
+                "update recordings set number_as_written = coalesce(number_as_written, ?),"
+                " phone_number = ?, direction = coalesce(direction, 'unknown'),"
+                " time_source = coalesce(time_source, ?) where id = ?",
+                [(number, canonical(number), "file name" if when else "none", rid)
+                 for rid, number, when in rows])
+            c.commit()
+        except BaseException:
+            c.rollback()
+            raise
 
     _RECORDING_FILES_SQL = """create table {name} (
     id integer primary key,

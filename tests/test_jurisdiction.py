@@ -90,7 +90,7 @@ def test_each_call_is_judged_under_its_numbers_rules():
              Call("13812345678", datetime(2026, 11, 5, 22, 30))]
     found = analyse_by_number(calls, rules.of)
     night = {(f.phone_number, f.rule_id, f.jurisdiction) for f in found if f.category == "night_call"}
-    assert night == {("+14155550123", "US_NIGHT_21_08", "US"), ("13812345678", "CN_NIGHT_22_08", "CN")}
+    assert night == {("+14155550123", "US_NIGHT_21_08", "US"), ("+8613812345678", "CN_NIGHT_22_08", "CN")}
     for f in found:
         assert {c["jurisdiction"] for c in f.citations} == {f.jurisdiction}
         assert f.detail.endswith(f"({f.jurisdiction} rules)")
@@ -114,7 +114,7 @@ def test_import_calls_stores_who_judged_each_pattern(tmp_path):
 
     rows = sqlite3.connect(db).execute(
         "select phone_number, rule_id, jurisdiction from pattern_findings order by 1").fetchall()
-    assert rows == [("+14155550123", "US_NIGHT_21_08", "US"), ("13812345678", "CN_NIGHT_22_08", "CN")]
+    assert rows == [("+14155550123", "US_NIGHT_21_08", "US"), ("+8613812345678", "CN_NIGHT_22_08", "CN")]
     (tmp_path / "numbers.yaml").write_text("'+14155550123': CN\n", encoding="utf-8")
     CliRunner().invoke(cli, ["detect", "--db", str(db)])
     assert sqlite3.connect(db).execute("select distinct jurisdiction from pattern_findings"

@@ -144,6 +144,8 @@ class Recording:
     engine: str | None
     model: str | None
     run_id: int | None
+    contact: str | None = None  # the name the phone saved (from the recorder's file name)
+    direction: str = "unknown"  # incoming, outgoing (the borrower called), unknown
     candidate_paths: list[str] = field(default_factory=list)  # where the original was seen
     segments: list[Segment] = field(default_factory=list)
     jurisdiction: str = "CN"  # whose rules judge this call
@@ -447,7 +449,8 @@ def _local_iso(c: Call, rules: dict) -> str:
 
 def _recordings(conn: sqlite3.Connection, scope: Scope, judge: NumberRules) -> list[Recording]:
     cols = ("id, path, file_name, phone_number, call_time, duration, size, container, codec,"
-            " sample_rate, channels, language, engine, model, run_id")
+            " sample_rate, channels, language, engine, model, run_id, contact,"
+            " coalesce(direction, 'unknown')")
     out = []
     for row in conn.execute(f"select {cols} from recordings where status = 'done'"
                             " order by coalesce(call_time, '9999'), file_name"):
