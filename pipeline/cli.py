@@ -157,6 +157,12 @@ def transcribe(folder, db_path, engine, model, language, device, threads, worker
         click.echo(f"  failed: {path}: {err}", err=True)
     for path, why in summary.ignored:
         click.echo(f"  ignored: {path}: {why}", err=True)
+    for path in summary.copying:
+        click.echo(f"  still being copied, skipped: {path} (run again once the copy is done)",
+                   err=True)
+    for _old, path in summary.superseded:
+        click.echo(f"  superseded: an earlier, truncated copy of {path} is no longer counted",
+                   err=True)
     click.echo(f"Evidence database: {db_path}   (browse it with: {browse_hint(db_path)})")
     if summary.failed:
         sys.exit(1)

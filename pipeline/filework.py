@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import ingest, models
+from . import container, ingest, models
 from .callmeta import CallMeta, from_container_tag
 from .detect import Detector, Finding, TimedText, TimedWord
 from .detect.quote import opening
@@ -202,6 +202,8 @@ class FileWork:
         rec = self.record_for(src, run_id)
         stage = "normalise"
         try:
+            with self.stage("normalise"):
+                cut_note = container.check(src.path)  # IncompleteFile: fails with its message
             with self.stage("normalise"), self.readable_name(src) as readable:
                 norm = normalise(readable, src.sha256, self.cache_dir, self.options.split_stereo)
             info = norm.info
@@ -230,7 +232,7 @@ class FileWork:
         except Exception as e:
             if is_cache_problem(self.cache_dir, e):
                 raise FlowError(cache_message(self.cache_dir, e)) from e
-            if isinstance(e, NormaliseError):
+            if isinstance(e, (NormaliseError, container.IncompleteFile)):
                 message = str(e)
             elif stage == "transcription":
                 message = f"transcription failed: {type(e).__name__}: {e}"
@@ -238,7 +240,8 @@ class FileWork:
                 message = f"{stage} failed: {type(e).__name__}: {e}"
             raise FileFailed(rec, message[:1000]) from e
         rec.update(language=transcript.language, language_probability=transcript.language_probability,
-                   engine=self.options.engine, model=engine.model_name, note=note)
+                   engine=self.options.engine, model=engine.model_name,
+                   note="; ".join(n for n in (cut_note, note) if n) or None)
         return Prepared(shown, rec, rows, findings, derived)
 
     def record_for(self, src: ingest.SourceFile, run_id: int) -> dict:

@@ -67,6 +67,8 @@ class Summary:
     findings: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)
     ignored: list[tuple[str, str]] = field(default_factory=list)  # links left out, with why
+    copying: list[str] = field(default_factory=list)  # still being copied: left for the next run
+    superseded: list[tuple[str, str]] = field(default_factory=list)  # (truncated copy, its whole)
     handled: list[Path] = field(default_factory=list)  # files looked at (not left by a stop)
     stopped: bool = False  # a stop was requested and honoured between two recordings
     run_id: int | None = None
@@ -77,7 +79,9 @@ class Summary:
     detection_notice: str | None = None  # why the meaning layer did not run, when it did not
 
     def line(self) -> str:
-        return (f"processed {self.processed}, skipped {self.skipped} (already done), "
+        copying = (f", {len(self.copying)} still being copied, skipped (run again to process)"
+                   if self.copying else "")
+        return (f"processed {self.processed}, skipped {self.skipped} (already done){copying}, "
                 f"failed {self.failed}, findings {self.findings}")
 
     def add(self, other: Summary) -> None:
@@ -87,6 +91,8 @@ class Summary:
         self.findings += other.findings
         self.failures += other.failures
         self.ignored += other.ignored
+        self.copying += other.copying
+        self.superseded += other.superseded
 
 
 @contextmanager
@@ -174,9 +180,11 @@ class Pipeline(FileWork):
             store = Store(db_path)
             try:
                 ignored: list[tuple[Path, str]] = []
-                paths = ingest.discover(folder, ignored)
+                # a file still arriving (a phone's folder being copied) waits for the next run
+                paths, copying = ingest.settled(ingest.discover(folder, ignored))
                 summary = self.run_batch(store, folder, paths, progress, should_stop)
                 summary.ignored = [(ingest.display_path(p), why) for p, why in ignored]
+                summary.copying = [ingest.display_path(p) for p in copying] + summary.copying
                 summary.pattern_findings = analyse_calls(
                     store, self.options.jurisdiction, summary.run_id, self.options.call_log)
                 return summary
@@ -257,24 +265,44 @@ class Pipeline(FileWork):
     def _start(self, store, folder, path, known, run_id, summary, say, executor):
         """Fingerprint one file (main thread) and start preparing it; None when skipped."""
         shown = ingest.display_path(path)
-        summary.handled.append(path)
         try:
             with self.stage("ingest"):
+                before = ingest.file_state(path)
                 src = ingest.describe(path, folder)
+                if ingest.file_state(path) != before or before is None or before[0] != src.size:
+                    summary.copying.append(shown)  # it grew while being hashed: next run
+                    return None
         except OSError as e:
+            summary.handled.append(path)
             # Not recorded in the database: without its content there is no hash to key it.
             summary.failed += 1
             summary.failures.append((shown, f"cannot read file: {e.strerror or e}"))
             say(f"FAILED {shown}: cannot read file: {e.strerror or e}")
             return None
+        summary.handled.append(path)
         store.note_file(src.sha256, shown, src.size, src.mtime)
+        self._supersede_truncated(store, src, shown, known, summary, say)
         status = known.get(src.sha256)
-        if status in ("done", "failed-this-run", "in-flight") or (
+        if status in ("done", "superseded", "failed-this-run", "in-flight") or (
                 status == "failed" and not self.options.retry_failed):
             summary.skipped += 1
             return None
         known[src.sha256] = "in-flight"  # the same content under another name waits for this one
         return path, src, executor.submit(src, run_id)
+
+    def _supersede_truncated(self, store, src, shown, known, summary, say) -> None:
+        """A recording whose bytes are the start of this longer file (the same path or the
+        same call, read from the name) was a copy taken before the file was complete: it is
+        marked superseded by this one and no longer counted."""
+        for old, size, _status in store.shorter_relatives(shown, src.size, src.meta.phone_number,
+                                                          src.meta.call_time):
+            if not size or ingest.prefix_sha256(src.path, size) != old:
+                continue
+            store.supersede(old, src.sha256, f"a truncated copy ({size:,} bytes) of {shown},"
+                            f" which replaces it ({src.sha256[:12]})")
+            known[old] = "superseded"
+            summary.superseded.append((old, shown))
+            say(f"superseded: an earlier, truncated copy of {ingest.display_path(src.path.name)}")
 
     def _settle(self, store, job, known, summary, say) -> None:
         """Write one prepared file (or its failure) to the database."""

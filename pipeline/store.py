@@ -37,7 +37,9 @@ Schema history (``PRAGMA user_version``):
    and ``recordings.time_source`` (``file name``, ``container tag``, ``none``);
    ``phone_number`` holds the canonical form (``pipeline.numbers``).  Older databases
    gain the columns and have their numbers canonicalised in place, in one transaction
-   (the written form is kept in ``number_as_written``).
+   (the written form is kept in ``number_as_written``).  ``recordings.superseded_by``:
+   a recording found to be a truncated copy of a later, longer one (status
+   ``superseded``) names the one that replaces it.
 """
 
 from __future__ import annotations
@@ -200,7 +202,7 @@ class Store:
         db["recordings"].create({
             "id": str, "path": str, "file_name": str, "size": int, "mtime": str,
             "phone_number": str, "call_time": str, "direction": str, "contact": str,
-            "number_as_written": str, "time_source": str,
+            "number_as_written": str, "time_source": str, "superseded_by": str,
             "container": str, "codec": str, "sample_rate": int, "channels": int,
             "duration": float, "language": str, "language_probability": float,
             "status": str, "error": str, "note": str, "engine": str, "model": str,
@@ -271,8 +273,8 @@ class Store:
         transaction so a database is never half-migrated."""
         c = self.conn
         cols = self.db["recordings"].columns_dict
-        missing = [col for col in ("direction", "contact", "number_as_written", "time_source")
-                   if col not in cols]
+        missing = [col for col in ("direction", "contact", "number_as_written", "time_source",
+                                   "superseded_by") if col not in cols]
         if not missing:
             return
         c.commit()  # sqlite-utils' create may have left a transaction open
@@ -380,6 +382,25 @@ class Store:
                 [path, sha256, size, mtime, t, t])
             c.execute("update recording_files set superseded_at = ? where path = ? and"
                       " recording_id != ? and superseded_at is null", [t, path, sha256])
+
+    def shorter_relatives(self, path: str, size: int, phone_number: str | None,
+                          call_time: str | None) -> list[tuple[str, int, str]]:
+        """Recordings that may be a truncated copy of a file of ``size`` bytes: smaller, not
+        superseded, and found at the same path or read as the same call (number and time).
+        (id, size, status) each; whether the bytes agree is the caller's to check."""
+        return [tuple(r) for r in self.conn.execute(
+            "select distinct r.id, r.size, r.status from recordings r"
+            " left join recording_files f on f.recording_id = r.id"
+            " where r.size < ? and r.status != 'superseded' and (f.path = ?"
+            " or (r.phone_number = ? and r.call_time = ?))",
+            [size, path, phone_number, call_time]).fetchall()]
+
+    def supersede(self, old: str, new: str, note: str) -> None:
+        """Mark ``old`` a truncated copy that ``new`` replaces: it stays (nothing is
+        deleted), out of every count, its findings with it."""
+        with self.write() as c:
+            c.execute("update recordings set status = 'superseded', superseded_by = ?, note = ?"
+                      " where id = ?", [new, note, old])
 
     def add_derived(self, recording_id: str, kind: str, path: str, sha256: str, size: int) -> None:
         """Register a file made from a recording (clip, export) so ``verify`` re-hashes it."""
