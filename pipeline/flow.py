@@ -31,6 +31,7 @@ from pathlib import Path
 
 from . import __version__, callstore, ingest, models
 from .calllog import CallLogError, read_call_log
+from .callmeta import CallMeta, best_reading
 from .callpattern import analyse_by_number, merge_calls
 from .detect import Detector
 from .errors import FileFailed, FlowError
@@ -283,6 +284,8 @@ class Pipeline(FileWork):
         store.note_file(src.sha256, shown, src.size, src.mtime)
         self._supersede_truncated(store, src, shown, known, summary, say)
         status = known.get(src.sha256)
+        if status == "done":
+            self._better_reading(store, src.sha256)  # another name of the same bytes
         if status in ("done", "superseded", "failed-this-run", "in-flight") or (
                 status == "failed" and not self.options.retry_failed):
             summary.skipped += 1
@@ -304,11 +307,31 @@ class Pipeline(FileWork):
             summary.superseded.append((old, shown))
             say(f"superseded: an earlier, truncated copy of {ingest.display_path(src.path.name)}")
 
+    def _better_reading(self, store: Store, sha: str, rec: dict | None = None) -> dict | None:
+        """The reading of the name, among all names of these bytes, that tells the most:
+        written to ``rec`` (before its first write) or to the stored row."""
+        current = CallMeta(**{k: v for k, v in (rec or store.reading_of(sha)).items()
+                              if k in ("phone_number", "call_time", "contact", "direction")
+                              and v is not None})
+        best = best_reading(store.paths_of(sha))
+        if best.score() <= current.score():
+            return None
+        columns = best.columns()
+        if best.call_time is None and current.call_time is not None:  # a container tag's time
+            columns = {k: v for k, v in columns.items() if k not in ("call_time", "time_source")}
+        if rec is not None:
+            rec.update(columns)
+        else:
+            store.set_reading(sha, columns)
+        return columns
+
     def _settle(self, store, job, known, summary, say) -> None:
         """Write one prepared file (or its failure) to the database."""
         path, src, result = job
         if isinstance(result, Future):
             result = result.result()  # FlowError/StoreError from the worker propagate here
+        if not isinstance(result, FileFailed):
+            self._better_reading(store, src.sha256, result.rec)  # a duplicate noted meanwhile
         try:
             n = self.commit(store, result)
         except FileFailed as e:

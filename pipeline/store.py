@@ -383,6 +383,26 @@ class Store:
             c.execute("update recording_files set superseded_at = ? where path = ? and"
                       " recording_id != ? and superseded_at is null", [t, path, sha256])
 
+    def paths_of(self, sha256: str) -> list[str]:
+        """Every name the same bytes were found under (aliases), first seen first."""
+        return [r[0] for r in self.conn.execute(
+            "select path from recording_files where recording_id = ? order by first_seen, id",
+            [sha256])]
+
+    def reading_of(self, sha256: str) -> dict:
+        """The stored reading of a recording's name (number, time, direction, contact...)."""
+        cur = self.conn.execute(
+            "select phone_number, call_time, direction, contact, number_as_written, time_source"
+            " from recordings where id = ?", [sha256])
+        row = cur.fetchone()
+        return dict(zip([d[0] for d in cur.description], row, strict=True)) if row else {}
+
+    def set_reading(self, sha256: str, columns: dict) -> None:
+        """Replace a recording's reading (another name of the same bytes tells more)."""
+        with self.write() as c:
+            c.execute(f"update recordings set {', '.join(f'{k} = ?' for k in columns)} where id = ?",
+                      [*columns.values(), sha256])
+
     def shorter_relatives(self, path: str, size: int, phone_number: str | None,
                           call_time: str | None) -> list[tuple[str, int, str]]:
         """Recordings that may be a truncated copy of a file of ``size`` bytes: smaller, not

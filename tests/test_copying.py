@@ -1,7 +1,7 @@
 """A phone's folder as it arrives (issue 23): a file still being copied is left for the
 next run and said so; an earlier truncated copy is superseded by the whole one; a
 container that states its length and ends early fails clearly, a cut AMR frame is
-noted.
+noted; the same bytes under several names keep every name and the best reading.
 
 The fast tests use a stub engine (this is about files and rows, not words); the
 acceptance run at the end uses the real Whisper model and is marked slow."""
@@ -149,6 +149,42 @@ def test_amr_nb_made_by_ffmpeg_frames_check_out(tmp_path):
     assert container.check(path) is None
     path.write_bytes(path.read_bytes()[:-7])
     assert "incomplete (25 of 32 bytes)" in container.check(path)
+
+
+def test_the_same_bytes_under_several_names_keep_every_name_and_the_best_reading(tmp_path,
+                                                                                 monkeypatch):
+    monkeypatch.setattr(ingest, "SETTLE_SECONDS", 0)
+    folder, db = tmp_path / "phone", tmp_path / "evidence.db"
+    backup = mp3(folder / "A_backup" / "录音 (1).mp3", 1.0)
+    assert run(folder, db).processed == 1  # first only the backup name: nothing to read
+    rec = rows(db, "select * from recordings")[0]
+    assert rec["phone_number"] is None and rec["call_time"] is None
+    miui = folder / "MIUI" / "sound_recorder" / "call_rec" / "通话录音@张经理(13900001111)_20261015231000.mp3"
+    miui.parent.mkdir(parents=True)
+    miui.write_bytes(backup.read_bytes())
+    (folder / "Recording_20261015_231000.mp3").write_bytes(backup.read_bytes())
+    second = run(folder, db)
+    assert (second.processed, second.skipped) == (0, 3)
+    rec = rows(db, "select * from recordings")
+    assert len(rec) == 1
+    assert (rec[0]["phone_number"], rec[0]["call_time"], rec[0]["contact"]) == (
+        "+8613900001111", "2026-10-15T23:10:00", "张经理")
+    paths = {Path(r["path"]).name for r in rows(db, "select path from recording_files")}
+    assert paths == {"录音 (1).mp3", miui.name, "Recording_20261015_231000.mp3"}
+
+
+def test_duplicates_in_one_run_take_the_best_name(tmp_path, monkeypatch):
+    monkeypatch.setattr(ingest, "SETTLE_SECONDS", 0)
+    folder, db = tmp_path / "phone", tmp_path / "evidence.db"
+    first = mp3(folder / "A_backup" / "录音 (1).mp3", 1.0)  # sorts first, is processed first
+    (folder / "B" ).mkdir()
+    (folder / "B" / "20261015_230000.000+0800_out_13900002222_李经理.mp3").write_bytes(
+        first.read_bytes())
+    summary = run(folder, db)
+    assert (summary.processed, summary.skipped) == (1, 1)
+    rec = rows(db, "select * from recordings")[0]
+    assert (rec["phone_number"], rec["direction"], rec["contact"], rec["time_source"]) == (
+        "+8613900002222", "outgoing", "李经理", "file name")
 
 
 @pytest.mark.slow
