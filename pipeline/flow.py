@@ -297,12 +297,13 @@ class Pipeline(FileWork):
         """A recording whose bytes are the start of this longer file (the same path or the
         same call, read from the name) was a copy taken before the file was complete: it is
         marked superseded by this one and no longer counted."""
-        for old, size, _status in store.shorter_relatives(shown, src.size, src.meta.phone_number,
-                                                          src.meta.call_time):
+        relatives = callstore.shorter_relatives(store, shown, src.size, src.meta.phone_number,
+                                                src.meta.call_time)
+        for old, size, _status in relatives:
             if not size or ingest.prefix_sha256(src.path, size) != old:
                 continue
-            store.supersede(old, src.sha256, f"a truncated copy ({size:,} bytes) of {shown},"
-                            f" which replaces it ({src.sha256[:12]})")
+            callstore.supersede(store, old, src.sha256, f"a truncated copy ({size:,} bytes) of"
+                                f" {shown}, which replaces it ({src.sha256[:12]})")
             known[old] = "superseded"
             summary.superseded.append((old, shown))
             say(f"superseded: an earlier, truncated copy of {ingest.display_path(src.path.name)}")
@@ -310,10 +311,10 @@ class Pipeline(FileWork):
     def _better_reading(self, store: Store, sha: str, rec: dict | None = None) -> dict | None:
         """The reading of the name, among all names of these bytes, that tells the most:
         written to ``rec`` (before its first write) or to the stored row."""
-        current = CallMeta(**{k: v for k, v in (rec or store.reading_of(sha)).items()
+        current = CallMeta(**{k: v for k, v in (rec or callstore.reading_of(store, sha)).items()
                               if k in ("phone_number", "call_time", "contact", "direction")
                               and v is not None})
-        best = best_reading(store.paths_of(sha))
+        best = best_reading(callstore.paths_of(store, sha))
         if best.score() <= current.score():
             return None
         columns = best.columns()
@@ -322,7 +323,7 @@ class Pipeline(FileWork):
         if rec is not None:
             rec.update(columns)
         else:
-            store.set_reading(sha, columns)
+            callstore.set_reading(store, sha, columns)
         return columns
 
     def _settle(self, store, job, known, summary, say) -> None:

@@ -58,7 +58,7 @@ from pathlib import Path
 
 import sqlite_utils
 
-from .numbers import canonical
+from . import migrations
 from .textnorm import search_index_text
 
 SCHEMA_VERSION = 6
@@ -210,8 +210,8 @@ class Store:
         }, pk="id", if_not_exists=True, foreign_keys=[("run_id", "runs", "id")])
         if "note" not in db["recordings"].columns_dict:
             db.conn.execute("alter table recordings add column note text")
-        self._migrate_call_columns()
-        self._migrate_recording_files()
+        migrations.call_columns(self.db)
+        migrations.recording_files(self.db)
         db["derived_files"].create({
             "id": int, "recording_id": str, "kind": str, "path": str, "sha256": str,
             "size": int, "created_at": str,
@@ -267,71 +267,6 @@ class Store:
             db.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         db.conn.commit()
 
-    def _migrate_call_columns(self) -> None:
-        """Schema 6 on an older database: the who-and-which-way columns, and every stored
-        number in its canonical form (the form as written kept beside it), in one
-        transaction so a database is never half-migrated."""
-        c = self.conn
-        cols = self.db["recordings"].columns_dict
-        missing = [col for col in ("direction", "contact", "number_as_written", "time_source",
-                                   "superseded_by") if col not in cols]
-        if not missing:
-            return
-        c.commit()  # sqlite-utils' create may have left a transaction open
-        c.execute("BEGIN IMMEDIATE")
-        try:
-            for col in missing:
-                c.execute(f"alter table recordings add column {col} text")
-            rows = c.execute("select id, phone_number, call_time from recordings").fetchall()
-            c.executemany(
-                "update recordings set number_as_written = coalesce(number_as_written, ?),"
-                " phone_number = ?, direction = coalesce(direction, 'unknown'),"
-                " time_source = coalesce(time_source, ?) where id = ?",
-                [(number, canonical(number), "file name" if when else "none", rid)
-                 for rid, number, when in rows])
-            c.commit()
-        except BaseException:
-            c.rollback()
-            raise
-
-    _RECORDING_FILES_SQL = """create table {name} (
-    id integer primary key,
-    path text not null,
-    recording_id text references recordings(id),
-    size integer,
-    mtime text,
-    first_seen text,
-    last_seen text,
-    superseded_at text
-)"""
-
-    def _migrate_recording_files(self) -> None:
-        """Create ``recording_files`` (one row per path and content), or upgrade a v1 table.
-
-        Version 1 keyed the table by path alone, so a file replaced by new
-        content overwrote the old row.  The upgrade copies every row into the
-        new shape in one transaction (the old rows become the current ones).
-        """
-        c = self.conn
-        t = self.db["recording_files"]
-        if not t.exists():
-            c.execute(self._RECORDING_FILES_SQL.format(name="recording_files"))
-            return
-        if t.pks != ["path"]:
-            return
-        c.execute("BEGIN IMMEDIATE")
-        try:
-            c.execute(self._RECORDING_FILES_SQL.format(name="recording_files_v2"))
-            c.execute("insert into recording_files_v2 (path, recording_id, size, mtime, first_seen,"
-                      " last_seen) select path, recording_id, size, mtime, first_seen, last_seen"
-                      " from recording_files order by path")
-            c.execute("drop table recording_files")
-            c.execute("alter table recording_files_v2 rename to recording_files")
-            c.commit()
-        except BaseException:
-            c.rollback()
-            raise
-
     # ------------------------------------------------------------------ reads
     def status_of(self, sha256: str) -> str | None:
         row = self.conn.execute("select status from recordings where id = ?", [sha256]).fetchone()
@@ -382,45 +317,6 @@ class Store:
                 [path, sha256, size, mtime, t, t])
             c.execute("update recording_files set superseded_at = ? where path = ? and"
                       " recording_id != ? and superseded_at is null", [t, path, sha256])
-
-    def paths_of(self, sha256: str) -> list[str]:
-        """Every name the same bytes were found under (aliases), first seen first."""
-        return [r[0] for r in self.conn.execute(
-            "select path from recording_files where recording_id = ? order by first_seen, id",
-            [sha256])]
-
-    def reading_of(self, sha256: str) -> dict:
-        """The stored reading of a recording's name (number, time, direction, contact...)."""
-        cur = self.conn.execute(
-            "select phone_number, call_time, direction, contact, number_as_written, time_source"
-            " from recordings where id = ?", [sha256])
-        row = cur.fetchone()
-        return dict(zip([d[0] for d in cur.description], row, strict=True)) if row else {}
-
-    def set_reading(self, sha256: str, columns: dict) -> None:
-        """Replace a recording's reading (another name of the same bytes tells more)."""
-        with self.write() as c:
-            c.execute(f"update recordings set {', '.join(f'{k} = ?' for k in columns)} where id = ?",
-                      [*columns.values(), sha256])
-
-    def shorter_relatives(self, path: str, size: int, phone_number: str | None,
-                          call_time: str | None) -> list[tuple[str, int, str]]:
-        """Recordings that may be a truncated copy of a file of ``size`` bytes: smaller, not
-        superseded, and found at the same path or read as the same call (number and time).
-        (id, size, status) each; whether the bytes agree is the caller's to check."""
-        return [tuple(r) for r in self.conn.execute(
-            "select distinct r.id, r.size, r.status from recordings r"
-            " left join recording_files f on f.recording_id = r.id"
-            " where r.size < ? and r.status != 'superseded' and (f.path = ?"
-            " or (r.phone_number = ? and r.call_time = ?))",
-            [size, path, phone_number, call_time]).fetchall()]
-
-    def supersede(self, old: str, new: str, note: str) -> None:
-        """Mark ``old`` a truncated copy that ``new`` replaces: it stays (nothing is
-        deleted), out of every count, its findings with it."""
-        with self.write() as c:
-            c.execute("update recordings set status = 'superseded', superseded_by = ?, note = ?"
-                      " where id = ?", [new, note, old])
 
     def add_derived(self, recording_id: str, kind: str, path: str, sha256: str, size: int) -> None:
         """Register a file made from a recording (clip, export) so ``verify`` re-hashes it."""
