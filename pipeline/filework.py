@@ -202,9 +202,9 @@ class FileWork:
         rec = self.record_for(src, run_id)
         stage = "normalise"
         try:
-            with self.stage("normalise"):
-                cut_note = container.check(src.path)  # IncompleteFile: fails with its message
             with self.stage("normalise"), self.readable_name(src) as readable:
+                # (a Ray worker's readable name is its private copy of the sent bytes)
+                cut_note = container.check(readable)  # IncompleteFile: fails with its message
                 norm = normalise(readable, src.sha256, self.cache_dir, self.options.split_stereo)
             info = norm.info
             rec.update(container=info.container, codec=info.codec, sample_rate=info.sample_rate,
