@@ -28,6 +28,7 @@ from markupsafe import Markup, escape
 
 from ..flagged import Why, meaning_ran
 from ..jurisdiction import written_language
+from ..numbers import canonical
 from ..store import verdict_rows
 from ..textnorm import fold, search_index_text, search_query
 from . import auth, cells, labels, lookup
@@ -72,6 +73,10 @@ def prepare_connection(conn):
     conn.create_function("ce_fts_query", 1, lambda q: search_query(q or ""), deterministic=True)
     conn.create_function("ce_index_text", 1, lambda t: search_index_text(t or ""), deterministic=True)
     conn.create_function("ce_highlight", 2, highlight, deterministic=True)
+    # One number however written (issue 23): a number typed as 13812345678 finds the calls
+    # stored as +8613812345678, and a database written before schema 6 still matches.
+    conn.create_function("ce_number", 1, lambda n: canonical(n) or (n or "").strip(),
+                         deterministic=True)
     # A table's search box sends what was typed through escape_fts().  Our indexes hold
     # one token per Chinese character (textnorm.search_index_text), so the same query
     # builder as the search page makes "老赖" find 老赖 in segments and messages, and the
