@@ -125,7 +125,7 @@ def transcribe(folder, db_path, engine, model, language, device, threads, worker
 
     if not folder.is_dir():
         raise click.ClickException(f"recordings folder not found: {folder}")
-    from .ingest import discover
+    from .calls.ingest import discover
 
     if not discover(folder):
         click.echo(f"No recordings found in {folder}/. Drop call recordings there "
@@ -309,7 +309,7 @@ def scan_text(source, db_path, rules):
     if detector.meaning_notice:
         click.echo(f"note: {detector.meaning_notice}", err=True)
     if db_path is not None:
-        from . import callstore
+        from .calls import callstore
         from .flow import FlowError, run_lock
         from .store import Store, StoreError
 

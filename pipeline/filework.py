@@ -22,8 +22,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import container, ingest, models
-from .callmeta import CallMeta, from_container_tag
+from . import models
+from .calls import container, ingest
+from .calls.callmeta import CallMeta, from_container_tag
 from .detect import Detector, Finding, TimedText, TimedWord
 from .detect.quote import opening
 from .engines import Engine, Transcript, load_engine

@@ -29,10 +29,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import __version__, callstore, ingest, models
-from .calllog import CallLogError, read_call_log
-from .callmeta import CallMeta, best_reading
-from .callpattern import analyse_by_number, merge_calls
+from . import __version__, models
+from .calls import callstore, ingest
+from .calls.calllog import CallLogError, read_call_log
+from .calls.callmeta import CallMeta, best_reading
+from .calls.callpattern import analyse_by_number, merge_calls
+from .calls.jurisdiction import JurisdictionError, load_number_rules
 from .detect import Detector
 from .errors import FileFailed, FlowError
 from .filework import (  # noqa: F401 (re-exported: the per-file work is part of the pipeline's names)
@@ -46,7 +48,6 @@ from .filework import (  # noqa: F401 (re-exported: the per-file work is part of
     identity_check,
     trace,
 )
-from .jurisdiction import JurisdictionError, load_number_rules
 from .options import Options, RayOptions  # noqa: F401 (re-exported)
 from .scale import make_executor
 from .store import Store, StoreError

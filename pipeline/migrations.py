@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import sqlite_utils
 
-from .numbers import canonical
+from .calls.numbers import canonical
 
 RECORDING_FILES_SQL = """create table {name} (
     id integer primary key,

@@ -35,7 +35,7 @@ Schema history (``PRAGMA user_version``):
 6. Who and which way: ``recordings.direction`` (``incoming``, ``outgoing``, ``unknown``),
    ``recordings.contact`` (the name the phone saved), ``recordings.number_as_written``
    and ``recordings.time_source`` (``file name``, ``container tag``, ``none``);
-   ``phone_number`` holds the canonical form (``pipeline.numbers``).  Older databases
+   ``phone_number`` holds the canonical form (``pipeline.calls.numbers``).  Older databases
    gain the columns and have their numbers canonicalised in place, in one transaction
    (the written form is kept in ``number_as_written``).  ``recordings.superseded_by``:
    a recording found to be a truncated copy of a later, longer one (status

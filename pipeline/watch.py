@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import ingest
+from .calls import ingest
 from .flow import Pipeline, Summary, analyse_calls, run_lock
 from .store import Store
 

@@ -16,10 +16,10 @@ import pytest
 
 # Files a test has just written look "still being copied" for a few seconds (issue 23);
 # a short settle time keeps every run on fresh files fast.  tests/test_copying.py checks
-# the check itself with its own times.  Set before pipeline.ingest reads it.
+# the check itself with its own times.  Set before pipeline.calls.ingest reads it.
 os.environ.setdefault("CALL_EVIDENCE_SETTLE_SECONDS", "0.3")
 
-from pipeline.ingest import sha256_of  # noqa: E402
+from pipeline.calls.ingest import sha256_of  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -93,7 +93,7 @@ def make_small_db(folder: Path) -> Path:
     """
     import numpy as np
 
-    from pipeline import callstore
+    from pipeline.calls import callstore
     from pipeline.detect import Detector
     from pipeline.flow import detect_rows, identity_check
     from pipeline.normalise import save_wav

@@ -15,10 +15,10 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline import flow
+from pipeline.calls.ingest import display_path
 from pipeline.cli import cli
 from pipeline.engines import Transcript
 from pipeline.flow import SILENT_NOTE, WINDOW_SECONDS, Options, Pipeline
-from pipeline.ingest import display_path
 from pipeline.normalise import ffmpeg_exe
 from pipeline.verify import verify
 

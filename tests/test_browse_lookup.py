@@ -23,9 +23,9 @@ import numpy as np
 import pytest
 from datasette.app import Datasette
 
-from pipeline import callstore
 from pipeline.browse import lookup, metadata_for
 from pipeline.browse.cells import citation_label, citation_title
+from pipeline.calls import callstore
 from pipeline.detect import Detector, load_rules
 from pipeline.filework import detect_rows, identity_check
 from pipeline.normalise import save_wav

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.callmeta import (
+from pipeline.calls.callmeta import (
     CallMeta,
     best_reading,
     from_container_tag,

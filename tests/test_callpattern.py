@@ -2,7 +2,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from pipeline.callpattern import Call, analyse, is_night, load_call_rules, local_time
+from pipeline.calls.callpattern import Call, analyse, is_night, load_call_rules, local_time
 
 CN = load_call_rules("CN")
 US = load_call_rules("US")
@@ -122,7 +122,7 @@ def test_unknown_jurisdiction_is_a_clear_error():
 
 
 # ------------------------------------------------------------------ call-log CSV
-from pipeline.calllog import CallLogError, read_call_log  # noqa: E402
+from pipeline.calls.calllog import CallLogError, read_call_log  # noqa: E402
 
 
 def test_android_style_log_with_epoch_ms_and_types(tmp_path):
@@ -161,7 +161,7 @@ def test_bad_call_log_names_the_line(tmp_path):
 def _db_with_calls(tmp_path, names, log_rows=""):
     """A real database holding done recordings named as recorders name them (and an
     optional call log), then the call-pattern analysis a run ends with."""
-    from pipeline import callstore, ingest
+    from pipeline.calls import callstore, ingest
     from pipeline.flow import analyse_calls
     from pipeline.store import Store
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline import container, ingest
+from pipeline.calls import container, ingest
 from pipeline.flow import Options, Pipeline
 from pipeline.normalise import ffmpeg_exe
 

@@ -7,7 +7,7 @@ runs with real Whisper are in tests/test_copying.py."""
 import subprocess
 from pathlib import Path
 
-from pipeline import ingest
+from pipeline.calls import ingest
 from pipeline.engines.base import Transcript
 from pipeline.filework import FileWork
 from pipeline.normalise import ffmpeg_exe, probe

@@ -4,7 +4,7 @@ import sqlite3
 
 import pytest
 
-from pipeline.ingest import sha256_of
+from pipeline.calls.ingest import sha256_of
 from pipeline.textnorm import is_simplified
 
 pytestmark = pytest.mark.slow

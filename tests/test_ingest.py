@@ -1,6 +1,6 @@
 import os
 
-from pipeline import ingest
+from pipeline.calls import ingest
 
 
 def test_discover_skips_hidden_partial_and_non_audio(tmp_path):

@@ -8,10 +8,10 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from pipeline.callpattern import Call, analyse_by_number
+from pipeline.calls.callpattern import Call, analyse_by_number
+from pipeline.calls.jurisdiction import JurisdictionError, load_number_rules
 from pipeline.cli import cli
 from pipeline.detect import load_rules
-from pipeline.jurisdiction import JurisdictionError, load_number_rules
 from pipeline.store import Store
 
 
@@ -49,7 +49,7 @@ def test_a_call_no_number_places_is_judged_by_its_language_when_nobody_chose(tmp
 
 
 def test_the_language_reason_is_worded_in_each_language():
-    from pipeline.jurisdiction import reason_text
+    from pipeline.calls.jurisdiction import reason_text
 
     en = {"language": "no number; the call is in {language}"}
     assert reason_text("language en", en, {"en": "English"}) == "no number; the call is in English"
@@ -142,7 +142,7 @@ def test_every_citation_says_whose_law_and_whether_it_was_checked():
 def test_after_the_run_the_last_runs_choice_judges_the_unplaced_numbers(tmp_path):
     """rules_for_database (report and browser alike): the report's --jurisdiction, else the
     last run's, else CN; numbers.yaml and country codes first in every case."""
-    from pipeline.jurisdiction import last_run_jurisdiction, rules_for_database
+    from pipeline.calls.jurisdiction import last_run_jurisdiction, rules_for_database
 
     store = Store(tmp_path / "e.db")
     try:
@@ -163,7 +163,7 @@ def test_after_the_run_the_last_runs_choice_judges_the_unplaced_numbers(tmp_path
 
 
 def test_reasons_are_worded_from_the_callers_labels():
-    from pipeline.jurisdiction import reason_text
+    from pipeline.calls.jurisdiction import reason_text
 
     words = {"prefix": "prefix {key}", "user": "yours", "run": "this run", "default": "default"}
     assert reason_text("prefix +44", words) == "prefix +44"

@@ -2,7 +2,7 @@
 
 import pytest
 
-from pipeline.numbers import canonical, parse_number, same_number
+from pipeline.calls.numbers import canonical, parse_number, same_number
 
 
 @pytest.mark.parametrize("written", ["+8613900002222", "13900002222", "008613900002222",

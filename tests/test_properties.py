@@ -10,7 +10,7 @@ from functools import lru_cache
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from pipeline.callmeta import CallMeta, parse_filename
+from pipeline.calls.callmeta import CallMeta, parse_filename
 from pipeline.detect import Detector, TimedText, TimedWord
 from pipeline.textnorm import fold, search_index_text, search_query, sound_key, to_simplified
 

@@ -86,8 +86,8 @@ def test_cli_maps_the_ray_options(tmp_path, monkeypatch):
 # ---------------------------------------------------------------- the worker, in this process
 def _worker_and_file(tmp_path: Path):
     """A worker (stand-in engine) and a recording only the driver can see (then deleted)."""
+    from pipeline.calls.ingest import describe
     from pipeline.detect import Detector
-    from pipeline.ingest import describe
     from pipeline.scale.worker import TranscribeWorker, worker_options
 
     from .test_resilience import StandInEngine, tone_wav

@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from ..jurisdiction import JurisdictionError, NumberRules, rules_for_database, shown_citations
+from ..calls.jurisdiction import JurisdictionError, NumberRules, rules_for_database, shown_citations
 from . import labels
 
 TTL_S = 2.0

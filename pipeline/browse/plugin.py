@@ -26,9 +26,9 @@ from urllib.parse import quote
 from datasette import hookimpl
 from markupsafe import Markup, escape
 
+from ..calls.jurisdiction import written_language
+from ..calls.numbers import canonical
 from ..flagged import Why, meaning_ran
-from ..jurisdiction import written_language
-from ..numbers import canonical
 from ..store import verdict_rows
 from ..textnorm import fold, search_index_text, search_query
 from . import auth, cells, labels, lookup

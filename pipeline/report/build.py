@@ -23,10 +23,11 @@ import jinja2
 import yaml
 from markupsafe import Markup, escape
 
-from .. import __version__, clips, ingest, reviewers
+from .. import __version__, clips, reviewers
+from ..calls import ingest
+from ..calls.jurisdiction import reason_text
 from ..flagged import meaning_ran
 from ..hashing import sha256_file
-from ..jurisdiction import reason_text
 from ..store import Store
 from . import chart, complaint, fonts, manifest, subtitles
 from .complaint import at, span

@@ -25,8 +25,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from .. import callstore
-from ..callpattern import (
+from ..calls import callstore
+from ..calls.callpattern import (
     Call,
     analyse_by_number,
     has_night_window,
@@ -35,9 +35,7 @@ from ..callpattern import (
     local_time,
     merge_calls,
 )
-from ..detect.rules import load_rules
-from ..flagged import Why, meaning_ran
-from ..jurisdiction import (
+from ..calls.jurisdiction import (
     JurisdictionError,
     NumberRules,
     digits,
@@ -45,6 +43,8 @@ from ..jurisdiction import (
     same_number,
     shown_citations,
 )
+from ..detect.rules import load_rules
+from ..flagged import Why, meaning_ran
 from ..store import Store
 from .kinds import CONTEXT_CATEGORIES, OPENING_CATEGORIES, worst
 from .messages import MessageItem, load_messages

@@ -5,7 +5,7 @@ call log), output is findings; like ``detect`` it knows nothing of engines or
 the database.  Thresholds and hours come from ``pipeline/data/call_rules.yaml``
 per jurisdiction, so a caseworker can change them without code.
 
-Numbers: every call is counted by its canonical number (``pipeline.numbers``), so
+Numbers: every call is counted by its canonical number (``pipeline.calls.numbers``), so
 ``+8613900002222``, ``13900002222`` and ``008613900002222`` are one caller, not a
 rotation of three.  Direction: an outgoing call (the borrower dialling, as a recorder's
 name or the call log says) is not a collector's call and no rule counts it; a call of
@@ -36,7 +36,7 @@ REVIEW_NOTE = "possible violation — for human review"
 
 @dataclass
 class Call:
-    number: str | None  # canonical (see ``pipeline.numbers``); made so in __post_init__
+    number: str | None  # canonical (see ``pipeline.calls.numbers``); made so in __post_init__
     start: datetime  # timezone-aware
     connected: bool = True
     incoming: bool = True  # False only when known outgoing (the borrower called)

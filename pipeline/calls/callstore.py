@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import json
 
+from ..store import Store, now
+from ..textnorm import search_index_text
 from .callpattern import Call, PatternFinding
-from .store import Store, now
-from .textnorm import search_index_text
 
 
 def ensure_tables(store: Store) -> None:

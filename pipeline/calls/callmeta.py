@@ -7,7 +7,7 @@ whole-name matches count, and an impossible date is no match: a wrong date or nu
 evidence is worse than none.  A name no scheme reads gives an empty ``CallMeta`` and the
 recording is processed all the same.
 
-The number is stored in its canonical form (``pipeline.numbers``: E.164, ``+86``
+The number is stored in its canonical form (``pipeline.calls.numbers``: E.164, ``+86``
 assumed for a mainland mobile) next to the form the name wrote.  Times are the wall
 clock the recorder wrote (no zone), except names holding epoch milliseconds, which are
 UTC and say so (``+00:00``).  Where the name holds no time, the container's
@@ -36,7 +36,7 @@ _PART = re.compile(r"\{(\w+)\}")
 
 @dataclass
 class CallMeta:
-    phone_number: str | None = None  # canonical (E.164 when placed), see pipeline.numbers
+    phone_number: str | None = None  # canonical (E.164 when placed), see pipeline.calls.numbers
     call_time: str | None = None  # ISO 8601, local wall clock as written (no zone) unless +00:00
     direction: str = "unknown"  # incoming, outgoing, unknown
     contact: str | None = None  # the name the phone saved

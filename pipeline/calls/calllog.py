@@ -4,7 +4,7 @@ Recordings only show connected calls; the phone's own log also shows the
 attempts that never connected and numbers that were never recorded, which is
 what the daily-attempt caps and Reg F counting need.  Export formats differ,
 so headers are matched from a list of common names (English and Chinese), numbers are
-stored in their canonical form (``pipeline.numbers``, the same as a recording's), and
+stored in their canonical form (``pipeline.calls.numbers``, the same as a recording's), and
 dates may be ISO text (local time, or with a zone) or epoch seconds/milliseconds
 (UTC, as Android's call log stores them).
 """

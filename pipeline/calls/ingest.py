@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..hashing import sha256_file as sha256_of
 from .callmeta import CallMeta, parse_filename
-from .hashing import sha256_file as sha256_of
 
 AUDIO_EXTENSIONS = frozenset(
     ".amr .awb .m4a .mp3 .wav .aac .3gp .3gpp .opus .ogg .oga .flac .mp4 .m4b .wma .webm .caf "
