@@ -138,7 +138,7 @@ def transcribe(folder, db_path, engine, model, language, device, threads, cpu_is
 
     if not folder.is_dir():
         raise click.ClickException(f"recordings folder not found: {folder}")
-    from .ingest import discover
+    from .calls.ingest import discover
 
     if not discover(folder):
         click.echo(f"No recordings found in {folder}/. Drop call recordings there "
@@ -170,6 +170,12 @@ def transcribe(folder, db_path, engine, model, language, device, threads, cpu_is
         click.echo(f"  failed: {path}: {err}", err=True)
     for path, why in summary.ignored:
         click.echo(f"  ignored: {path}: {why}", err=True)
+    for path in summary.copying:
+        click.echo(f"  still being copied, skipped: {path} (run again once the copy is done)",
+                   err=True)
+    for _old, path in summary.superseded:
+        click.echo(f"  superseded: an earlier, truncated copy of {path} is no longer counted",
+                   err=True)
     click.echo(f"Evidence database: {db_path}   (browse it with: {browse_hint(db_path)})")
     if summary.failed:
         sys.exit(1)
@@ -316,7 +322,7 @@ def scan_text(source, db_path, rules):
     if detector.meaning_notice:
         click.echo(f"note: {detector.meaning_notice}", err=True)
     if db_path is not None:
-        from . import callstore
+        from .calls import callstore
         from .flow import FlowError, run_lock
         from .store import Store, StoreError
 

@@ -21,7 +21,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from .ingest import sha256_of
+from .calls.ingest import sha256_of
 from .models import cache_root
 from .normalise import ffmpeg_exe
 

@@ -22,7 +22,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import ingest, models
+from . import models
+from .calls import container, ingest
+from .calls.callmeta import CallMeta, from_container_tag
 from .detect import Detector, Finding, TimedText, TimedWord
 from .detect.quote import opening
 from .engines import Engine, EngineError, Transcript, kernels, load_engine
@@ -207,10 +209,15 @@ class FileWork:
         stage = "normalise"
         try:
             with self.stage("normalise"), self.readable_name(src) as readable:
+                # (a Ray worker's readable name is its private copy of the sent bytes)
+                cut_note = container.check(readable)  # IncompleteFile: fails with its message
                 norm = normalise(readable, src.sha256, self.cache_dir, self.options.split_stereo)
             info = norm.info
             rec.update(container=info.container, codec=info.codec, sample_rate=info.sample_rate,
                        channels=info.channels, duration=info.duration)
+            if not rec.get("call_time") and info.creation_time:  # never the file's mtime
+                rec.update(from_container_tag(CallMeta(**{**src.meta.__dict__}),
+                                              info.creation_time).columns())
             engine = self.engine  # loaded outside the timed stage: model load is not transcription
             stage = "transcription"
             trace(f"transcribing {shown}")
@@ -231,7 +238,7 @@ class FileWork:
         except Exception as e:
             if is_cache_problem(self.cache_dir, e):
                 raise FlowError(cache_message(self.cache_dir, e)) from e
-            if isinstance(e, NormaliseError):
+            if isinstance(e, (NormaliseError, container.IncompleteFile)):
                 message = str(e)
             elif stage == "transcription":
                 message = f"transcription failed: {type(e).__name__}: {e}"
@@ -239,15 +246,15 @@ class FileWork:
                 message = f"{stage} failed: {type(e).__name__}: {e}"
             raise FileFailed(rec, message[:1000]) from e
         rec.update(language=transcript.language, language_probability=transcript.language_probability,
-                   engine=self.options.engine, model=engine.model_name, note=note)
+                   engine=self.options.engine, model=engine.model_name,
+                   note="; ".join(n for n in (cut_note, note) if n) or None)
         return Prepared(shown, rec, rows, findings, derived)
 
     def record_for(self, src: ingest.SourceFile, run_id: int) -> dict:
         """The recording's row as far as the fingerprint knows it (all a failure stores)."""
         return {"id": src.sha256, "path": ingest.display_path(src.path),
                 "file_name": ingest.display_path(src.path.name), "size": src.size, "mtime": src.mtime,
-                "phone_number": src.meta.phone_number, "call_time": src.meta.call_time,
-                "run_id": run_id}
+                **src.meta.columns(), "run_id": run_id}
 
     @contextmanager
     def readable_name(self, src: ingest.SourceFile) -> Iterator[Path]:

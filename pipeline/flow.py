@@ -29,9 +29,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import __version__, callstore, ingest, models
-from .calllog import CallLogError, read_call_log
-from .callpattern import analyse_by_number, merge_calls
+from . import __version__, models
+from .calls import callstore, ingest
+from .calls.calllog import CallLogError, read_call_log
+from .calls.callmeta import CallMeta, best_reading
+from .calls.callpattern import analyse_by_number, merge_calls
+from .calls.jurisdiction import JurisdictionError, load_number_rules
 from .detect import Detector
 from .errors import FileFailed, FlowError
 from .filework import (  # noqa: F401 (re-exported: the per-file work is part of the pipeline's names)
@@ -45,7 +48,6 @@ from .filework import (  # noqa: F401 (re-exported: the per-file work is part of
     identity_check,
     trace,
 )
-from .jurisdiction import JurisdictionError, load_number_rules
 from .options import Options, RayOptions  # noqa: F401 (re-exported)
 from .scale import make_executor
 from .store import Store, StoreError
@@ -67,6 +69,8 @@ class Summary:
     findings: int = 0
     failures: list[tuple[str, str]] = field(default_factory=list)
     ignored: list[tuple[str, str]] = field(default_factory=list)  # links left out, with why
+    copying: list[str] = field(default_factory=list)  # still being copied: left for the next run
+    superseded: list[tuple[str, str]] = field(default_factory=list)  # (truncated copy, its whole)
     handled: list[Path] = field(default_factory=list)  # files looked at (not left by a stop)
     stopped: bool = False  # a stop was requested and honoured between two recordings
     run_id: int | None = None
@@ -77,7 +81,9 @@ class Summary:
     detection_notice: str | None = None  # why the meaning layer did not run, when it did not
 
     def line(self) -> str:
-        return (f"processed {self.processed}, skipped {self.skipped} (already done), "
+        copying = (f", {len(self.copying)} still being copied, skipped (run again to process)"
+                   if self.copying else "")
+        return (f"processed {self.processed}, skipped {self.skipped} (already done){copying}, "
                 f"failed {self.failed}, findings {self.findings}")
 
     def add(self, other: Summary) -> None:
@@ -87,6 +93,8 @@ class Summary:
         self.findings += other.findings
         self.failures += other.failures
         self.ignored += other.ignored
+        self.copying += other.copying
+        self.superseded += other.superseded
 
 
 @contextmanager
@@ -174,9 +182,11 @@ class Pipeline(FileWork):
             store = Store(db_path)
             try:
                 ignored: list[tuple[Path, str]] = []
-                paths = ingest.discover(folder, ignored)
+                # a file still arriving (a phone's folder being copied) waits for the next run
+                paths, copying = ingest.settled(ingest.discover(folder, ignored))
                 summary = self.run_batch(store, folder, paths, progress, should_stop)
                 summary.ignored = [(ingest.display_path(p), why) for p, why in ignored]
+                summary.copying = [ingest.display_path(p) for p in copying] + summary.copying
                 summary.pattern_findings = analyse_calls(
                     store, self.options.jurisdiction, summary.run_id, self.options.call_log)
                 return summary
@@ -257,30 +267,73 @@ class Pipeline(FileWork):
     def _start(self, store, folder, path, known, run_id, summary, say, executor):
         """Fingerprint one file (main thread) and start preparing it; None when skipped."""
         shown = ingest.display_path(path)
-        summary.handled.append(path)
         try:
             with self.stage("ingest"):
+                before = ingest.file_state(path)
                 src = ingest.describe(path, folder)
+                if ingest.file_state(path) != before or before is None or before[0] != src.size:
+                    summary.copying.append(shown)  # it grew while being hashed: next run
+                    return None
         except OSError as e:
+            summary.handled.append(path)
             # Not recorded in the database: without its content there is no hash to key it.
             summary.failed += 1
             summary.failures.append((shown, f"cannot read file: {e.strerror or e}"))
             say(f"FAILED {shown}: cannot read file: {e.strerror or e}")
             return None
+        summary.handled.append(path)
         store.note_file(src.sha256, shown, src.size, src.mtime)
+        self._supersede_truncated(store, src, shown, known, summary, say)
         status = known.get(src.sha256)
-        if status in ("done", "failed-this-run", "in-flight") or (
+        if status == "done":
+            self._better_reading(store, src.sha256)  # another name of the same bytes
+        if status in ("done", "superseded", "failed-this-run", "in-flight") or (
                 status == "failed" and not self.options.retry_failed):
             summary.skipped += 1
             return None
         known[src.sha256] = "in-flight"  # the same content under another name waits for this one
         return path, src, executor.submit(src, run_id)
 
+    def _supersede_truncated(self, store, src, shown, known, summary, say) -> None:
+        """A recording whose bytes are the start of this longer file (the same path or the
+        same call, read from the name) was a copy taken before the file was complete: it is
+        marked superseded by this one and no longer counted."""
+        relatives = callstore.shorter_relatives(store, shown, src.size, src.meta.phone_number,
+                                                src.meta.call_time)
+        for old, size, _status in relatives:
+            if not size or ingest.prefix_sha256(src.path, size) != old:
+                continue
+            callstore.supersede(store, old, src.sha256, f"a truncated copy ({size:,} bytes) of"
+                                f" {shown}, which replaces it ({src.sha256[:12]})")
+            known[old] = "superseded"
+            summary.superseded.append((old, shown))
+            say(f"superseded: an earlier, truncated copy of {ingest.display_path(src.path.name)}")
+
+    def _better_reading(self, store: Store, sha: str, rec: dict | None = None) -> dict | None:
+        """The reading of the name, among all names of these bytes, that tells the most:
+        written to ``rec`` (before its first write) or to the stored row."""
+        current = CallMeta(**{k: v for k, v in (rec or callstore.reading_of(store, sha)).items()
+                              if k in ("phone_number", "call_time", "contact", "direction")
+                              and v is not None})
+        best = best_reading(callstore.paths_of(store, sha))
+        if best.score() <= current.score():
+            return None
+        columns = best.columns()
+        if best.call_time is None and current.call_time is not None:  # a container tag's time
+            columns = {k: v for k, v in columns.items() if k not in ("call_time", "time_source")}
+        if rec is not None:
+            rec.update(columns)
+        else:
+            callstore.set_reading(store, sha, columns)
+        return columns
+
     def _settle(self, store, job, known, summary, say) -> None:
         """Write one prepared file (or its failure) to the database."""
         path, src, result = job
         if isinstance(result, Future):
             result = result.result()  # FlowError/StoreError from the worker propagate here
+        if not isinstance(result, FileFailed):
+            self._better_reading(store, src.sha256, result.rec)  # a duplicate noted meanwhile
         try:
             n = self.commit(store, result)
         except FileFailed as e:

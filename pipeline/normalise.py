@@ -37,6 +37,9 @@ class AudioInfo:
     sample_rate: int | None
     channels: int | None
     duration: float | None
+    # the container's creation tag (m4a, 3gp, mov: ISO 8601 UTC), which dates a call whose
+    # file name holds no time; None where the container has none
+    creation_time: str | None = None
 
 
 @dataclass
@@ -86,6 +89,7 @@ def probe(path: Path) -> AudioInfo:
                 sample_rate=s.codec_context.sample_rate or None,
                 channels=s.codec_context.channels or None,
                 duration=duration,
+                creation_time=(c.metadata or {}).get("creation_time") or None,
             )
     except NormaliseError:
         raise

@@ -32,6 +32,14 @@ Schema history (``PRAGMA user_version``):
    ``sound+meaning``, ``meaning``), ``findings.pattern`` (the rule's pattern as written)
    and ``findings.score`` (the meaning layer's score); ``runs.detection`` says whether the
    meaning layer ran or why not.  Older databases gain the columns in place (empty).
+6. Who and which way: ``recordings.direction`` (``incoming``, ``outgoing``, ``unknown``),
+   ``recordings.contact`` (the name the phone saved), ``recordings.number_as_written``
+   and ``recordings.time_source`` (``file name``, ``container tag``, ``none``);
+   ``phone_number`` holds the canonical form (``pipeline.calls.numbers``).  Older databases
+   gain the columns and have their numbers canonicalised in place, in one transaction
+   (the written form is kept in ``number_as_written``).  ``recordings.superseded_by``:
+   a recording found to be a truncated copy of a later, longer one (status
+   ``superseded``) names the one that replaces it.
 """
 
 from __future__ import annotations
@@ -50,9 +58,10 @@ from pathlib import Path
 
 import sqlite_utils
 
+from . import migrations
 from .textnorm import search_index_text
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 REVIEW_STATUSES = ("unreviewed", "confirmed", "dismissed")
 # Why a finding was dismissed, when a reason has a name: ``own_words`` is the
 # borrower repeating (or quoting) the collector, the most common false finding.
@@ -192,7 +201,8 @@ class Store:
         }, pk="id", if_not_exists=True)
         db["recordings"].create({
             "id": str, "path": str, "file_name": str, "size": int, "mtime": str,
-            "phone_number": str, "call_time": str,
+            "phone_number": str, "call_time": str, "direction": str, "contact": str,
+            "number_as_written": str, "time_source": str, "superseded_by": str,
             "container": str, "codec": str, "sample_rate": int, "channels": int,
             "duration": float, "language": str, "language_probability": float,
             "status": str, "error": str, "note": str, "engine": str, "model": str,
@@ -200,7 +210,8 @@ class Store:
         }, pk="id", if_not_exists=True, foreign_keys=[("run_id", "runs", "id")])
         if "note" not in db["recordings"].columns_dict:
             db.conn.execute("alter table recordings add column note text")
-        self._migrate_recording_files()
+        migrations.call_columns(self.db)
+        migrations.recording_files(self.db)
         db["derived_files"].create({
             "id": int, "recording_id": str, "kind": str, "path": str, "sha256": str,
             "size": int, "created_at": str,
@@ -240,7 +251,8 @@ class Store:
         for table, cols, unique in (
             ("finding_reviews", ["recording_id"], False),
             ("recordings", ["status"], False), ("recordings", ["phone_number"], False),
-            ("recordings", ["call_time"], False), ("recording_files", ["recording_id"], False),
+            ("recordings", ["call_time"], False), ("recordings", ["direction"], False),
+            ("recording_files", ["recording_id"], False),
             ("recording_files", ["path", "recording_id"], True),
             ("derived_files", ["path"], True), ("derived_files", ["recording_id"], False),
             ("segments", ["recording_id", "idx"], True), ("words", ["segment_id"], False),
@@ -254,44 +266,6 @@ class Store:
         if db.conn.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
             db.conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
         db.conn.commit()
-
-    _RECORDING_FILES_SQL = """create table {name} (
-    id integer primary key,
-    path text not null,
-    recording_id text references recordings(id),
-    size integer,
-    mtime text,
-    first_seen text,
-    last_seen text,
-    superseded_at text
-)"""
-
-    def _migrate_recording_files(self) -> None:
-        """Create ``recording_files`` (one row per path and content), or upgrade a v1 table.
-
-        Version 1 keyed the table by path alone, so a file replaced by new
-        content overwrote the old row.  The upgrade copies every row into the
-        new shape in one transaction (the old rows become the current ones).
-        """
-        c = self.conn
-        t = self.db["recording_files"]
-        if not t.exists():
-            c.execute(self._RECORDING_FILES_SQL.format(name="recording_files"))
-            return
-        if t.pks != ["path"]:
-            return
-        c.execute("BEGIN IMMEDIATE")
-        try:
-            c.execute(self._RECORDING_FILES_SQL.format(name="recording_files_v2"))
-            c.execute("insert into recording_files_v2 (path, recording_id, size, mtime, first_seen,"
-                      " last_seen) select path, recording_id, size, mtime, first_seen, last_seen"
-                      " from recording_files order by path")
-            c.execute("drop table recording_files")
-            c.execute("alter table recording_files_v2 rename to recording_files")
-            c.commit()
-        except BaseException:
-            c.rollback()
-            raise
 
     # ------------------------------------------------------------------ reads
     def status_of(self, sha256: str) -> str | None:

@@ -11,7 +11,7 @@ import csv
 import io
 from dataclasses import asdict, dataclass
 
-from .calllog import parse_when
+from .calls.calllog import parse_when
 from .detect import Detector, TimedText
 
 TEXT_HEADERS = ("text", "body", "message", "content", "msg", "sms", "内容", "短信内容", "消息", "正文")

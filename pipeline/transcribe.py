@@ -96,7 +96,7 @@ def transcribe_path(engine: Engine, path: Path, language: str | None = None,
 
     Used by evaluation and benchmarks so they measure exactly what ``transcribe`` stores.
     """
-    from .ingest import sha256_of
+    from .calls.ingest import sha256_of
 
     cache = cache_dir or (models.cache_root() / "audio")
     norm = normalise(Path(path), sha256_of(Path(path)), cache, split_stereo)

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .ingest import fs_path, sha256_of
+from .calls.ingest import fs_path, sha256_of
 from .readonly import connect_read_only
 from .store import StoreError
 

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import ingest
+from .calls import ingest
 from .flow import Pipeline, Summary, analyse_calls, run_lock
 from .store import Store
 
@@ -139,11 +139,9 @@ class Watcher:
                 del self._seen[p]
                 self._handled.pop(p, None)
         for p in paths:
-            try:
-                st = p.stat()
-            except OSError:
+            key = ingest.file_state(p)  # the same test transcribe's settle check uses
+            if key is None:
                 continue  # vanished between listing and looking; seen next time if back
-            key = (st.st_size, st.st_mtime_ns)
             if self._handled.get(p) == key:
                 continue
             prev = self._seen.get(p)

@@ -203,7 +203,7 @@ def run_with_kills(folder: Path, db: Path, cache: Path, args, rng: random.Random
 
 # ---------------------------------------------------------------------- checking
 def check(folder: Path, db: Path, expected: dict[str, str]) -> dict:
-    from pipeline.ingest import display_path
+    from pipeline.calls.ingest import display_path
     from pipeline.verify import verify
 
     c = sqlite3.connect(db)

@@ -7,13 +7,19 @@ real SQLite file; it runs once per session and the tests read its results.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
-from pipeline.ingest import sha256_of
+# Files a test has just written look "still being copied" for a few seconds (issue 23);
+# a short settle time keeps every run on fresh files fast.  tests/test_copying.py checks
+# the check itself with its own times.  Set before pipeline.calls.ingest reads it.
+os.environ.setdefault("CALL_EVIDENCE_SETTLE_SECONDS", "0.3")
+
+from pipeline.calls.ingest import sha256_of  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -89,7 +95,7 @@ def make_small_db(folder: Path) -> Path:
     """
     import numpy as np
 
-    from pipeline import callstore
+    from pipeline.calls import callstore
     from pipeline.detect import Detector
     from pipeline.flow import detect_rows, identity_check
     from pipeline.normalise import save_wav

@@ -23,9 +23,9 @@ import numpy as np
 import pytest
 from datasette.app import Datasette
 
-from pipeline import callstore
 from pipeline.browse import lookup, metadata_for
 from pipeline.browse.cells import citation_label, citation_title
+from pipeline.calls import callstore
 from pipeline.detect import Detector, load_rules
 from pipeline.filework import detect_rows, identity_check
 from pipeline.normalise import save_wav
@@ -284,3 +284,13 @@ def test_a_page_resolves_each_recording_once(law_db, monkeypatch):
     assert len(loads) == 1
     per_recording = [q for q in queries if "from recordings where id = ?" in q]
     assert len(per_recording) == len(CALLS)
+
+
+def test_call_cell_shows_contact_and_direction_beside_the_number():
+    from pipeline.browse import cells
+
+    html = str(cells.call_html("evidence", "a" * 64, "2026-10-15T23:00:00", "+8613900002222",
+                               "x.m4a", "李经理", "outgoing"))
+    assert "+8613900002222" in html and "李经理" in html and "ce-outgoing" in html
+    plain = str(cells.call_html("evidence", "a" * 64, None, None, "x.m4a", None, "unknown"))
+    assert "ce-direction" not in plain and "ce-contact" not in plain

@@ -176,7 +176,7 @@ def test_the_overview_says_how_the_last_run_detected_and_warns_when_meaning_was_
 
 
 def test_message_findings_say_why_too(ds, why_db):
-    from pipeline import callstore
+    from pipeline.calls import callstore
     from pipeline.textscan import read_messages, scan
 
     store = Store(why_db)

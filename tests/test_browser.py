@@ -198,7 +198,7 @@ def test_pages_make_no_outbound_requests(page, server):
 @pytest.fixture()
 def review_db(e2e, tmp_path) -> Path:
     """A copy of the e2e database with two text messages added (scanned by the real rules)."""
-    from pipeline import callstore
+    from pipeline.calls import callstore
     from pipeline.detect import Detector
     from pipeline.store import Store
     from pipeline.textscan import read_messages, scan

@@ -2,7 +2,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 
-from pipeline.callpattern import Call, analyse, is_night, load_call_rules, local_time
+from pipeline.calls.callpattern import Call, analyse, is_night, load_call_rules, local_time
 
 CN = load_call_rules("CN")
 US = load_call_rules("US")
@@ -122,7 +122,7 @@ def test_unknown_jurisdiction_is_a_clear_error():
 
 
 # ------------------------------------------------------------------ call-log CSV
-from pipeline.calllog import CallLogError, read_call_log  # noqa: E402
+from pipeline.calls.calllog import CallLogError, read_call_log  # noqa: E402
 
 
 def test_android_style_log_with_epoch_ms_and_types(tmp_path):
@@ -155,3 +155,61 @@ def test_bad_call_log_names_the_line(tmp_path):
     log.write_text("foo,bar\n1,2\n")
     with pytest.raises(CallLogError, match="number and a date column"):
         read_call_log(log)
+
+
+# ------------------------------------------------------------------ issue 23: who and which way
+def _db_with_calls(tmp_path, names, log_rows=""):
+    """A real database holding done recordings named as recorders name them (and an
+    optional call log), then the call-pattern analysis a run ends with."""
+    from pipeline.calls import callstore, ingest
+    from pipeline.flow import analyse_calls
+    from pipeline.store import Store
+
+    store = Store(tmp_path / "evidence.db")
+    for i, name in enumerate(names):
+        meta = ingest.parse_filename(name)
+        store.conn.execute(
+            "insert into recordings (id, path, file_name, status, phone_number, call_time, direction,"
+            " contact, number_as_written, time_source) values (?, ?, ?, 'done', ?, ?, ?, ?, ?, ?)",
+            [f"{i:064d}", name, name, *meta.columns().values()])
+    store.conn.commit()
+    log = None
+    if log_rows:
+        log = tmp_path / "log.csv"
+        log.write_text("number,date,duration,type\n" + log_rows, encoding="utf-8")
+    analyse_calls(store, "CN", None, log)
+    callstore.ensure_tables(store)
+    return store
+
+
+def test_three_spellings_are_one_number_in_every_table_and_no_rotation(tmp_path):
+    store = _db_with_calls(tmp_path, ["+8613900002222_20261015100000.m4a",
+                                      "13900002222_20261015110000.m4a"],
+                           "008613900002222,2026-10-15 12:00:00,30,incoming\n")
+    numbers = {r[0] for r in store.conn.execute(
+        "select phone_number from recordings union select phone_number from call_log"
+        " union select phone_number from pattern_findings where phone_number is not null")}
+    assert numbers == {"+8613900002222"}
+    rules = [r[0] for r in store.conn.execute("select rule_id from pattern_findings")]
+    assert "CN_NUMBER_ROTATION" not in rules
+    written = {r[0] for r in store.conn.execute("select number_as_written from recordings")}
+    assert written == {"+8613900002222", "13900002222"}
+
+
+def test_outgoing_call_at_23_raises_no_night_call(tmp_path):
+    """BCR's _out_: the borrower dialled at 23:00; the same call incoming is a night call."""
+    out = _db_with_calls(tmp_path, ["20261015_230000.000+0800_out_13900002222.m4a"])
+    assert out.conn.execute("select direction from recordings").fetchone()[0] == "outgoing"
+    assert not out.conn.execute("select * from pattern_findings where category = 'night_call'"
+                                ).fetchall()
+    (tmp_path / "in").mkdir()
+    inc = _db_with_calls(tmp_path / "in", ["20261015_230000.000+0800_in_13900002222.m4a"])
+    assert [r[0] for r in inc.conn.execute("select rule_id from pattern_findings")] == [
+        "CN_NIGHT_22_08"]
+
+
+def test_outgoing_calls_in_the_call_log_do_not_count(tmp_path):
+    store = _db_with_calls(tmp_path, [], "13900002222,2026-10-15 23:00:00,60,outgoing\n"
+                                         "13900003333,2026-10-15 23:10:00,60,outgoing\n"
+                                         "13900004444,2026-10-15 23:20:00,60,outgoing\n")
+    assert not store.conn.execute("select * from pattern_findings").fetchall()

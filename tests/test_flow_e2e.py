@@ -4,7 +4,7 @@ import sqlite3
 
 import pytest
 
-from pipeline.ingest import sha256_of
+from pipeline.calls.ingest import sha256_of
 from pipeline.textnorm import is_simplified
 
 pytestmark = pytest.mark.slow
@@ -61,7 +61,7 @@ def test_one_row_per_recording_with_metadata(e2e, scenes):
     amr = c.execute("select * from recordings where file_name like '%.amr' and status = 'done'"
                     ).fetchone()
     assert (amr["codec"], amr["sample_rate"], amr["phone_number"], amr["call_time"]) == (
-        "amr_nb", 8000, "13812345678", "2026-11-02T22:30:15")
+        "amr_nb", 8000, "+8613812345678", "2026-11-02T22:30:15")
 
 
 def test_transcripts_are_simplified_and_timestamped(e2e):
@@ -122,7 +122,7 @@ def test_call_pattern_findings_from_file_names(e2e):
     night = c.execute("select phone_number, window_start from pattern_findings"
                       " where category = 'night_call' order by window_start").fetchall()
     assert [(r["phone_number"], r["window_start"][11:16]) for r in night] == [
-        ("13812345678", "22:30"), ("15012345678", "23:05"), ("+14155550123", "07:45")]
+        ("+8613812345678", "22:30"), ("+8615012345678", "23:05"), ("+14155550123", "07:45")]
 
 
 def test_word_times_cover_the_scripted_sentences(e2e, scenes):

@@ -1,6 +1,6 @@
 import os
 
-from pipeline import ingest
+from pipeline.calls import ingest
 
 
 def test_discover_skips_hidden_partial_and_non_audio(tmp_path):
@@ -34,4 +34,15 @@ def test_describe_hashes_and_parses_name(tmp_path):
     src = ingest.describe(p, tmp_path)
     assert src.sha256 == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     assert src.size == 3 and src.rel_path == p.name
-    assert src.meta.phone_number == "13812345678"
+    assert src.meta.phone_number == "+8613812345678"
+
+
+def test_describe_reads_a_folder_tree_recorder(tmp_path):
+    """ACR Phone files a call under a folder named by the number: the folders count."""
+    folder = tmp_path / "ACRCalls" / "13900001111"
+    folder.mkdir(parents=True)
+    p = folder / "1792026900000_2.m4a"
+    p.write_bytes(b"abc")
+    meta = ingest.describe(p, tmp_path).meta
+    assert (meta.phone_number, meta.direction, meta.scheme) == ("+8613900001111", "outgoing",
+                                                                 "acr_phone")

@@ -8,10 +8,10 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from pipeline.callpattern import Call, analyse_by_number
+from pipeline.calls.callpattern import Call, analyse_by_number
+from pipeline.calls.jurisdiction import JurisdictionError, load_number_rules
 from pipeline.cli import cli
 from pipeline.detect import load_rules
-from pipeline.jurisdiction import JurisdictionError, load_number_rules
 from pipeline.store import Store
 
 
@@ -49,7 +49,7 @@ def test_a_call_no_number_places_is_judged_by_its_language_when_nobody_chose(tmp
 
 
 def test_the_language_reason_is_worded_in_each_language():
-    from pipeline.jurisdiction import reason_text
+    from pipeline.calls.jurisdiction import reason_text
 
     en = {"language": "no number; the call is in {language}"}
     assert reason_text("language en", en, {"en": "English"}) == "no number; the call is in English"
@@ -90,7 +90,7 @@ def test_each_call_is_judged_under_its_numbers_rules():
              Call("13812345678", datetime(2026, 11, 5, 22, 30))]
     found = analyse_by_number(calls, rules.of)
     night = {(f.phone_number, f.rule_id, f.jurisdiction) for f in found if f.category == "night_call"}
-    assert night == {("+14155550123", "US_NIGHT_21_08", "US"), ("13812345678", "CN_NIGHT_22_08", "CN")}
+    assert night == {("+14155550123", "US_NIGHT_21_08", "US"), ("+8613812345678", "CN_NIGHT_22_08", "CN")}
     for f in found:
         assert {c["jurisdiction"] for c in f.citations} == {f.jurisdiction}
         assert f.detail.endswith(f"({f.jurisdiction} rules)")
@@ -114,7 +114,7 @@ def test_import_calls_stores_who_judged_each_pattern(tmp_path):
 
     rows = sqlite3.connect(db).execute(
         "select phone_number, rule_id, jurisdiction from pattern_findings order by 1").fetchall()
-    assert rows == [("+14155550123", "US_NIGHT_21_08", "US"), ("13812345678", "CN_NIGHT_22_08", "CN")]
+    assert rows == [("+14155550123", "US_NIGHT_21_08", "US"), ("+8613812345678", "CN_NIGHT_22_08", "CN")]
     (tmp_path / "numbers.yaml").write_text("'+14155550123': CN\n", encoding="utf-8")
     CliRunner().invoke(cli, ["detect", "--db", str(db)])
     assert sqlite3.connect(db).execute("select distinct jurisdiction from pattern_findings"
@@ -142,7 +142,7 @@ def test_every_citation_says_whose_law_and_whether_it_was_checked():
 def test_after_the_run_the_last_runs_choice_judges_the_unplaced_numbers(tmp_path):
     """rules_for_database (report and browser alike): the report's --jurisdiction, else the
     last run's, else CN; numbers.yaml and country codes first in every case."""
-    from pipeline.jurisdiction import last_run_jurisdiction, rules_for_database
+    from pipeline.calls.jurisdiction import last_run_jurisdiction, rules_for_database
 
     store = Store(tmp_path / "e.db")
     try:
@@ -163,7 +163,7 @@ def test_after_the_run_the_last_runs_choice_judges_the_unplaced_numbers(tmp_path
 
 
 def test_reasons_are_worded_from_the_callers_labels():
-    from pipeline.jurisdiction import reason_text
+    from pipeline.calls.jurisdiction import reason_text
 
     words = {"prefix": "prefix {key}", "user": "yours", "run": "this run", "default": "default"}
     assert reason_text("prefix +44", words) == "prefix +44"

@@ -5,7 +5,7 @@ import wave
 import pytest
 
 from pipeline import normalise as norm_mod
-from pipeline.ingest import sha256_of
+from pipeline.calls.ingest import sha256_of
 from pipeline.normalise import NormaliseError, normalise, probe
 
 from .conftest import FIXTURES, load_scenes, make_broken_files

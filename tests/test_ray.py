@@ -87,8 +87,8 @@ def test_cli_maps_the_ray_options(tmp_path, monkeypatch):
 # ---------------------------------------------------------------- the worker, in this process
 def _worker_and_file(tmp_path: Path):
     """A worker (stand-in engine) and a recording only the driver can see (then deleted)."""
+    from pipeline.calls.ingest import describe
     from pipeline.detect import Detector
-    from pipeline.ingest import describe
     from pipeline.scale.worker import TranscribeWorker, worker_options
 
     from .test_resilience import StandInEngine, tone_wav
@@ -114,7 +114,7 @@ def test_worker_asks_for_the_bytes_when_it_cannot_see_the_original(tmp_path):
     assert isinstance(out.result, flow.Prepared)
     rec = out.result.rec
     assert (rec["path"], rec["file_name"], rec["phone_number"]) == (
-        str(src.path), src.path.name, "13812345678")  # the driver's path, not the worker's copy
+        str(src.path), src.path.name, "+8613812345678")  # the driver's path, not the worker's copy
     assert out.result.findings and out.stage_seconds["transcribe"] >= 0
     assert not any((tmp_path / "worker-cache" / "incoming").iterdir())  # private copy removed
 

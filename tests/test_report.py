@@ -607,7 +607,7 @@ def load_report_data_with(db: Path, jurisdiction: str):
 def test_a_provision_no_longer_in_force_is_not_cited(tmp_path):
     """治安管理处罚法 (2012) Art. 42 was replaced on 2026-01-01: a 2025 call may cite it,
     a 2026 call may not (the 2025 revision's Art. 50 is not verified, so nothing is shown)."""
-    from pipeline.jurisdiction import shown_citations
+    from pipeline.calls.jurisdiction import shown_citations
 
     known = load_rules().citations
     old = [known["PSAPL_42"]]

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
+from pipeline.calls.jurisdiction import shown_citations
 from pipeline.detect import load_rules
-from pipeline.jurisdiction import shown_citations
 from pipeline.report.provisions import _filter
 
 

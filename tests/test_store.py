@@ -194,3 +194,29 @@ def test_schema_3_reviews_gain_who_and_why(tmp_path):
     assert s.conn.execute("pragma user_version").fetchone()[0] == SCHEMA_VERSION
     assert s.conn.execute("select note, reviewed_by, reason from finding_reviews").fetchall() == [
         ("kept", None, None)]
+
+
+def test_schema_6_migrates_numbers_and_adds_who_and_which_way(tmp_path):
+    """A database made before schema 6: its numbers become canonical (the written form
+    kept), direction is unknown, and the time source says where the time came from."""
+
+    db = tmp_path / "old.db"
+    c = sqlite3.connect(db)
+    c.execute("create table recordings (id text primary key, path text, file_name text, size int,"
+              " mtime text, phone_number text, call_time text, status text, note text)")
+    c.executemany("insert into recordings (id, phone_number, call_time, status) values (?, ?, ?, 'done')",
+                  [("a", "008613900002222", "2026-10-15T10:00:00"), ("b", "95555", None),
+                   ("c", None, None)])
+    c.execute("PRAGMA user_version=5")
+    c.commit()
+    c.close()
+    store = Store(db)
+    rows = store.conn.execute("select id, phone_number, number_as_written, direction, time_source"
+                              " from recordings order by id").fetchall()
+    assert rows == [("a", "+8613900002222", "008613900002222", "unknown", "file name"),
+                    ("b", "95555", "95555", "unknown", "none"), ("c", None, None, "unknown", "none")]
+    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == 6
+    store.close()
+    again = Store(db)  # opening twice changes nothing
+    assert again.conn.execute("select phone_number, number_as_written from recordings where id = 'a'"
+                              ).fetchone() == ("+8613900002222", "008613900002222")

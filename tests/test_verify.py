@@ -7,8 +7,8 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+from pipeline.calls.ingest import sha256_of
 from pipeline.cli import cli
-from pipeline.ingest import sha256_of
 from pipeline.store import Store
 from pipeline.verify import verify
 

@@ -163,15 +163,22 @@ def when(iso: str | None) -> str:
 
 
 def call_html(db: str, recording_id: str | None, call_time: str | None, number: str | None,
-              file_name: str | None) -> Markup:
-    """When and from whom: the call's time (or "date unknown") and number, linked onward."""
+              file_name: str | None, contact: str | None = None,
+              direction: str | None = None) -> Markup:
+    """When and from whom: the call's time (or "date unknown") and number, linked onward,
+    with the name the phone saved and which way the call went when the recorder said."""
     if is_sha(recording_id):
         first = Markup('<a href="/{db}/recordings/{rid}" title="{f}">{w}</a>').format(
             db=urlquote(db), rid=recording_id, f=file_name or "", w=when(call_time))
     else:
         first = Markup("{w}").format(w=when(call_time))
-    return Markup('<span class="ce-call">') + first + Markup("<br>") + number_html(db, number) \
-        + Markup("</span>")
+    who = number_html(db, number)
+    if contact:
+        who += Markup(' <span class="ce-contact">{c}</span>').format(c=contact)
+    if direction in ("incoming", "outgoing"):
+        who += Markup(' <small class="ce-direction ce-{d}">{w}</small>').format(
+            d=direction, w=labels.word(direction))
+    return Markup('<span class="ce-call">') + first + Markup("<br>") + who + Markup("</span>")
 
 
 # ---------------------------------------------------------------- review

@@ -15,9 +15,9 @@ from pathlib import Path
 import yaml
 
 from .. import reviewers
+from ..calls.jurisdiction import reason_text
 from ..detect import load_rules
 from ..flagged import Why, meaning_ran
-from ..jurisdiction import reason_text
 
 
 @lru_cache(maxsize=1)

@@ -21,7 +21,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from ..jurisdiction import JurisdictionError, NumberRules, rules_for_database, shown_citations
+from ..calls.jurisdiction import JurisdictionError, NumberRules, rules_for_database, shown_citations
 from . import labels
 
 TTL_S = 2.0
@@ -68,11 +68,12 @@ class CallLaw:
 
 
 async def recording(datasette, db: str, rid: str) -> dict:
-    """The call's time, number, file name and language ({} for an unknown recording)."""
+    """The call's time, number, file name, language, and (schema 6) contact and direction
+    ({} for an unknown recording).  ``*``: a database not yet opened by schema 6 has no
+    contact or direction column, and must still show."""
     async def compute():
         row = (await datasette.get_database(db).execute(
-            "select call_time, phone_number, file_name, language from recordings where id = ?",
-            [rid])).first()
+            "select * from recordings where id = ?", [rid])).first()
         return dict(row) if row else {}
 
     return await _cached((id(datasette), db, "recording", rid), compute)  # type: ignore[return-value]

@@ -113,7 +113,7 @@ limit 2000""",
                            "/ 号码留空：号码未知的录音。",
             "sql": f"""select {cols}
 {_FINDING_FROM}
-where {_NUMBER} = trim(:phone_number)
+where ce_number({_NUMBER}) = ce_number(:phone_number)
 order by {_UNDATED_LAST}, r.call_time, start""",
             "ce_show": FINDING_SHOW,
         },
@@ -128,7 +128,7 @@ order by {_UNDATED_LAST}, r.call_time, start""",
   group_concat(distinct f.category) as categories
 from recordings r left join findings f on f.recording_id = r.id
 where r.status = 'done' and r.call_time is not null
-  and (:phone_number = '' or r.phone_number = :phone_number)
+  and (:phone_number = '' or ce_number(r.phone_number) = ce_number(:phone_number))
 group by day order by day""",
         },
         "night_calls": {

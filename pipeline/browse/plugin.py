@@ -26,8 +26,9 @@ from urllib.parse import quote
 from datasette import hookimpl
 from markupsafe import Markup, escape
 
+from ..calls.jurisdiction import written_language
+from ..calls.numbers import canonical
 from ..flagged import Why, meaning_ran
-from ..jurisdiction import written_language
 from ..store import verdict_rows
 from ..textnorm import fold, search_index_text, search_query
 from . import auth, cells, labels, lookup
@@ -72,6 +73,10 @@ def prepare_connection(conn):
     conn.create_function("ce_fts_query", 1, lambda q: search_query(q or ""), deterministic=True)
     conn.create_function("ce_index_text", 1, lambda t: search_index_text(t or ""), deterministic=True)
     conn.create_function("ce_highlight", 2, highlight, deterministic=True)
+    # One number however written (issue 23): a number typed as 13812345678 finds the calls
+    # stored as +8613812345678, and a database written before schema 6 still matches.
+    conn.create_function("ce_number", 1, lambda n: canonical(n) or (n or "").strip(),
+                         deterministic=True)
     # A table's search box sends what was typed through escape_fts().  Our indexes hold
     # one token per Chinese character (textnorm.search_index_text), so the same query
     # builder as the search page makes "老赖" find 老赖 in segments and messages, and the
@@ -213,7 +218,7 @@ async def _findings_table_cell(row, value, column, db, datasette):
     if column == "recording_id":
         rec = await lookup.recording(datasette, db, rid)
         return cells.call_html(db, rid, rec.get("call_time"), rec.get("phone_number"),
-                               rec.get("file_name"))
+                               rec.get("file_name"), rec.get("contact"), rec.get("direction"))
     start, end = _float(value), _float(_get(row, "end"))
     if start is None or end is None:
         return None
@@ -247,6 +252,7 @@ async def finding_context(datasette, db_name: str, finding_id: int) -> dict | No
         s_start, s_end = f["start"], f["end"]
     words = (f["start"], f["end"]) if f["start"] is not None and f["end"] is not None else None
     law = await lookup.recording_law(datasette, db_name, rid)
+    rec = await lookup.recording(datasette, db_name, rid)
     detection = await lookup.run_detection(datasette, db_name, f.get("run_id"))
     why = _why(f, detection)
     why_en, why_zh = labels.why(why, f["category"], pattern="short")
@@ -260,7 +266,8 @@ async def finding_context(datasette, db_name: str, finding_id: int) -> dict | No
         "judged": labels.judged(law.jurisdiction, law.reason, law.error),
         "no_citation": labels.law_none(),
         "reviewer": labels.reviewer(verdict.get("reviewed_by")) if verdict else None,
-        "call": cells.call_html(db_name, rid, f["call_time"], f["phone_number"], f["file_name"]),
+        "call": cells.call_html(db_name, rid, f["call_time"], f["phone_number"], f["file_name"],
+                                rec.get("contact"), rec.get("direction")),
         "sentence": cells.quote_html(f["sentence"], f["matched_text"]) if f["sentence"] else None,
         "quote": cells.quote_html(f["quote"] or "", f["matched_text"]),
         "player": cells.player(rid, s_start, s_end, words) if s_start is not None else None,

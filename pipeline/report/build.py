@@ -23,11 +23,12 @@ import jinja2
 import yaml
 from markupsafe import Markup, escape
 
-from .. import __version__, callstore, clips, ingest, reviewers
+from .. import __version__, clips, reviewers
+from ..calls import callstore, ingest
+from ..calls.jurisdiction import reason_text
 from ..detect.rules import load_rules
 from ..flagged import meaning_ran
 from ..hashing import sha256_file
-from ..jurisdiction import reason_text
 from ..readonly import read_only_store
 from ..store import Store, StoreError
 from . import chart, complaint, fonts, manifest, provisions, staging, subtitles

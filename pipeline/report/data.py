@@ -25,8 +25,8 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from .. import callstore
-from ..callpattern import (
+from ..calls import callstore
+from ..calls.callpattern import (
     Call,
     analyse_by_number,
     has_night_window,
@@ -35,9 +35,7 @@ from ..callpattern import (
     local_time,
     merge_calls,
 )
-from ..detect.rules import load_rules
-from ..flagged import Why, meaning_ran
-from ..jurisdiction import (
+from ..calls.jurisdiction import (
     JurisdictionError,
     NumberRules,
     digits,
@@ -45,6 +43,8 @@ from ..jurisdiction import (
     same_number,
     shown_citations,
 )
+from ..detect.rules import load_rules
+from ..flagged import Why, meaning_ran
 from ..store import Store
 from .kinds import CONTEXT_CATEGORIES, OPENING_CATEGORIES, worst
 from .messages import MessageItem, load_messages
@@ -158,6 +158,8 @@ class Recording:
     engine: str | None
     model: str | None
     run_id: int | None
+    contact: str | None = None  # the name the phone saved (from the recorder's file name)
+    direction: str = "unknown"  # incoming, outgoing (the borrower called), unknown
     candidate_paths: list[str] = field(default_factory=list)  # where the original was seen
     segments: list[Segment] = field(default_factory=list)
     jurisdiction: str = "CN"  # whose rules judge this call
@@ -477,7 +479,8 @@ def _local_iso(c: Call, rules: dict) -> str:
 
 def _recordings(conn: sqlite3.Connection, scope: Scope, judge: NumberRules) -> list[Recording]:
     cols = ("id, path, file_name, phone_number, call_time, duration, size, container, codec,"
-            " sample_rate, channels, language, engine, model, run_id")
+            " sample_rate, channels, language, engine, model, run_id, contact,"
+            " coalesce(direction, 'unknown')")
     out = []
     for row in conn.execute(f"select {cols} from recordings where status = 'done'"
                             " order by coalesce(call_time, '9999'), file_name"):

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import yaml
 
-from ..jurisdiction import same_number, user_file_for
+from ..calls.jurisdiction import same_number, user_file_for
 from .data import ReportData, ReportError, Scope
 
 LABELS_KEY = "counterparties"

@@ -19,8 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from ..calls.jurisdiction import NumberRules, shown_citations, written_language
 from ..flagged import Why
-from ..jurisdiction import NumberRules, shown_citations, written_language
 from .kinds import CONTEXT_CATEGORIES, worst
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from ..jurisdiction import shown_citations
+from ..calls.jurisdiction import shown_citations
 from ..textnorm import fold
 from .data import ReportData
 

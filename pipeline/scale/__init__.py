@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..options import EXECUTORS, SHIP_MODES, RayOptions
 
 if TYPE_CHECKING:
+    from ..calls.ingest import SourceFile
     from ..errors import FileFailed
     from ..filework import FileWork, Prepared
-    from ..ingest import SourceFile
 
 
 class Executor(Protocol):

@@ -22,7 +22,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .. import ingest
+from ..calls import ingest
 from ..engines import kernels
 from ..errors import FileFailed, FlowError
 from ..filework import Prepared, file_language

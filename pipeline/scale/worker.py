@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import ingest
+from ..calls import ingest
 from ..detect import Detector
 from ..errors import FlowError
 from ..filework import FileWork, Prepared, trace

@@ -5,6 +5,12 @@ call log), output is findings; like ``detect`` it knows nothing of engines or
 the database.  Thresholds and hours come from ``pipeline/data/call_rules.yaml``
 per jurisdiction, so a caseworker can change them without code.
 
+Numbers: every call is counted by its canonical number (``pipeline.calls.numbers``), so
+``+8613900002222``, ``13900002222`` and ``008613900002222`` are one caller, not a
+rotation of three.  Direction: an outgoing call (the borrower dialling, as a recorder's
+name or the call log says) is not a collector's call and no rule counts it; a call of
+unknown direction is counted as incoming, as before direction was known.
+
 Times: recorder file names carry local wall-clock time with no zone; they are
 taken to be in the jurisdiction's timezone (Asia/Shanghai by default).  Call
 logs often carry epoch milliseconds (UTC); those are converted to that zone
@@ -23,18 +29,23 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
+from .numbers import canonical, same_number
+
 REVIEW_NOTE = "possible violation — for human review"
 
 
 @dataclass
 class Call:
-    number: str | None
+    number: str | None  # canonical (see ``pipeline.calls.numbers``); made so in __post_init__
     start: datetime  # timezone-aware
     connected: bool = True
-    incoming: bool = True
+    incoming: bool = True  # False only when known outgoing (the borrower called)
     source: str = "recording"  # "recording" or "call_log"
     ref: str | None = None  # recording id or call-log row id
     stop_request: bool = False  # the borrower asked them to stop during this call
+
+    def __post_init__(self) -> None:
+        self.number = canonical(self.number)
 
 
 @dataclass
@@ -229,7 +240,7 @@ def _after_stop(calls: list[Call], rules: dict) -> list[PatternFinding]:
     out = []
     for stop in (c for c in calls if c.stop_request):
         later = [d for d in calls if d.start > stop.start and d.start.date() > stop.start.date()
-                 and (stop.number is None or d.number == stop.number)]
+                 and (stop.number is None or d.number == stop.number)]  # canonical
         if later:
             out.append(_pf(f"{j}_CONTACT_AFTER_STOP", "after_stop", "medium", stop.number,
                            later[0].start.date(), [stop, *later], "no contact after a stop request",
@@ -245,14 +256,15 @@ def _parse_local(iso: str) -> datetime:
 
 def merge_calls(rows: list[tuple], stop_refs: set[str]) -> list[Call]:
     """Recordings and call-log entries as one list of calls; a recording that is the
-    same call as a log entry (same number, start within 2 minutes) is counted once."""
+    same call as a log entry (same number however written, start within 2 minutes) is
+    counted once.  ``rows``: (kind, number, start, connected, incoming, ref)."""
     logs = [r for r in rows if r[0] == "call_log"]
     calls = [Call(r[1], _parse_local(r[2]), r[3], r[4], "call_log", r[5]) for r in logs]
     for kind, number, start, connected, incoming, ref in rows:
         if kind != "recording":
             continue
         t = _parse_local(start)
-        twin = next((c for c in calls if c.source == "call_log" and c.number == number and abs(
+        twin = next((c for c in calls if c.source == "call_log" and same_number(c.number, number) and abs(
             (c.start.replace(tzinfo=None) - t.replace(tzinfo=None)).total_seconds()) <= 120), None)
         if twin is not None:
             twin.ref, twin.connected = ref, True

@@ -36,26 +36,14 @@ from pathlib import Path
 
 import yaml
 
+from .numbers import digits, same_number  # noqa: F401 (re-exported: one canonical form)
+
 USER_FILE = "numbers.yaml"
 MIN_NUMBER_DIGITS = 7  # a key with this many digits is a whole number, shorter ones are prefixes
 
 
 class JurisdictionError(ValueError):
     """A numbers file is malformed; the message names the file and entry."""
-
-
-def digits(number: str | None) -> str:
-    return re.sub(r"\D", "", number or "")
-
-
-def same_number(a: str | None, b: str | None) -> bool:
-    """Two phone numbers are the same line when their last 11 digits agree (``+86``,
-    ``0086`` and spaces differ between a recorder's file name and a call log)."""
-    da, db = digits(a), digits(b)
-    if not da or not db:
-        return False
-    n = min(len(da), len(db), 11)
-    return n >= 5 and da[-n:] == db[-n:]
 
 
 def international(number: str | None) -> str:

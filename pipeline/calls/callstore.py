@@ -1,5 +1,7 @@
 """Tables for evidence that is not a recording: the phone's call log, call-pattern
-findings, and text messages (SMS/chat) with their findings.
+findings, and text messages (SMS/chat) with their findings; and what a recording's
+names say about its call (the aliases of the same bytes, the reading kept, a truncated
+copy superseded by its whole).
 
 Kept apart from ``store`` (which owns recordings, transcripts and their
 findings) so each module stays about one kind of evidence; both write through
@@ -10,9 +12,9 @@ from __future__ import annotations
 
 import json
 
+from ..store import Store, now
+from ..textnorm import search_index_text
 from .callpattern import Call, PatternFinding
-from .store import Store, now
-from .textnorm import search_index_text
 
 
 def ensure_tables(store: Store) -> None:
@@ -63,9 +65,12 @@ def replace_call_log(store: Store, calls: list[Call], source: str) -> int:
 
 
 def stored_calls(store: Store) -> list[tuple[str, str | None, str, bool, bool, str | None]]:
-    """(kind, number, start ISO, connected, incoming, ref) for recordings and log entries."""
-    rows = [("recording", r[0], r[1], True, True, r[2]) for r in store.conn.execute(
-        "select phone_number, call_time, id from recordings where status = 'done'"
+    """(kind, number, start ISO, connected, incoming, ref) for recordings and log entries.
+
+    A recording whose name says the borrower dialled (``direction = 'outgoing'``) is
+    not incoming; one of unknown direction is counted as incoming."""
+    rows = [("recording", r[0], r[1], True, r[3] != "outgoing", r[2]) for r in store.conn.execute(
+        "select phone_number, call_time, id, direction from recordings where status = 'done'"
         " and call_time is not null")]
     if not has_table(store, "call_log"):  # read-only: a database no call log was imported into
         return rows
@@ -85,6 +90,51 @@ def call_log_size(store: Store) -> int:
     if not has_table(store, "call_log"):
         return 0
     return store.conn.execute("select count(*) from call_log").fetchone()[0]
+
+
+# ------------------------------------------------------------------ names of one recording
+def paths_of(store: Store, sha256: str) -> list[str]:
+    """Every name the same bytes were found under (aliases), first seen first."""
+    return [r[0] for r in store.conn.execute(
+        "select path from recording_files where recording_id = ? order by first_seen, id",
+        [sha256])]
+
+
+def reading_of(store: Store, sha256: str) -> dict:
+    """The stored reading of a recording's name (number, time, direction, contact...)."""
+    cur = store.conn.execute(
+        "select phone_number, call_time, direction, contact, number_as_written, time_source"
+        " from recordings where id = ?", [sha256])
+    row = cur.fetchone()
+    return dict(zip([d[0] for d in cur.description], row, strict=True)) if row else {}
+
+
+def set_reading(store: Store, sha256: str, columns: dict) -> None:
+    """Replace a recording's reading (another name of the same bytes tells more)."""
+    with store.write() as c:
+        c.execute(f"update recordings set {', '.join(f'{k} = ?' for k in columns)} where id = ?",
+                  [*columns.values(), sha256])
+
+
+def shorter_relatives(store: Store, path: str, size: int, phone_number: str | None,
+                      call_time: str | None) -> list[tuple[str, int, str]]:
+    """Recordings that may be a truncated copy of a file of ``size`` bytes: smaller, not
+    superseded, and found at the same path or read as the same call (number and time).
+    (id, size, status) each; whether the bytes agree is the caller's to check."""
+    return [tuple(r) for r in store.conn.execute(
+        "select distinct r.id, r.size, r.status from recordings r"
+        " left join recording_files f on f.recording_id = r.id"
+        " where r.size < ? and r.status != 'superseded' and (f.path = ?"
+        " or (r.phone_number = ? and r.call_time = ?))",
+        [size, path, phone_number, call_time]).fetchall()]
+
+
+def supersede(store: Store, old: str, new: str, note: str) -> None:
+    """Mark ``old`` a truncated copy that ``new`` replaces: it stays (nothing is
+    deleted), out of every count, its findings with it."""
+    with store.write() as c:
+        c.execute("update recordings set status = 'superseded', superseded_by = ?, note = ?"
+                  " where id = ?", [new, note, old])
 
 
 def recordings_with_stop_requests(store: Store) -> set[str]:

@@ -3,7 +3,8 @@
 Recordings only show connected calls; the phone's own log also shows the
 attempts that never connected and numbers that were never recorded, which is
 what the daily-attempt caps and Reg F counting need.  Export formats differ,
-so headers are matched from a list of common names (English and Chinese) and
+so headers are matched from a list of common names (English and Chinese), numbers are
+stored in their canonical form (``pipeline.calls.numbers``, the same as a recording's), and
 dates may be ISO text (local time, or with a zone) or epoch seconds/milliseconds
 (UTC, as Android's call log stores them).
 """
@@ -16,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from .callpattern import Call
+from .numbers import canonical
 
 HEADERS = {
     "number": ("number", "phone", "phone_number", "phonenumber", "address", "caller", "from",
@@ -92,6 +94,6 @@ def read_call_log(path: Path) -> list[Call]:
             connected = duration > 0
         else:
             connected = kind in INCOMING
-        calls.append(Call(number=(row[col_number] or "").strip() or None, start=when,
+        calls.append(Call(number=canonical((row[col_number] or "").strip() or None), start=when,
                           connected=connected, incoming=incoming, source="call_log", ref=f"line {n}"))
     return calls

@@ -9,18 +9,23 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+from ..hashing import sha256_file as sha256_of
 from .callmeta import CallMeta, parse_filename
-from .hashing import sha256_file as sha256_of
 
 AUDIO_EXTENSIONS = frozenset(
     ".amr .awb .m4a .mp3 .wav .aac .3gp .3gpp .opus .ogg .oga .flac .mp4 .m4b .wma .webm .caf "
     ".aif .aiff .mkv .mov".split()
 )
+# A file whose size or mtime changed this recently may still be arriving (a phone's
+# folder being copied, a sync in progress): it is left for the next run.  Tests set the
+# environment variable to keep their runs on fresh files short.
+SETTLE_SECONDS = float(os.environ.get("CALL_EVIDENCE_SETTLE_SECONDS", "3"))
 PARTIAL_SUFFIXES = (".part", ".partial", ".crdownload", ".download", ".tmp", ".temp", "~")
 
 
@@ -107,7 +112,59 @@ def name_is_text(path: Path) -> bool:
 
 
 
+def prefix_sha256(path: Path, size: int) -> str:
+    """sha256 of the first ``size`` bytes: is an earlier, shorter copy the start of this file?"""
+    import hashlib
+
+    h = hashlib.sha256()
+    left = size
+    with open(path, "rb") as f:
+        while left > 0:
+            chunk = f.read(min(left, 1 << 20))
+            if not chunk:
+                break
+            h.update(chunk)
+            left -= len(chunk)
+    return h.hexdigest()
+
+
+def file_state(path: Path) -> tuple[int, int] | None:
+    """(size, mtime in ns): what changes while a file is still being written; None when
+    the file cannot be looked at.  ``watch`` and ``transcribe`` both judge by it."""
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return st.st_size, st.st_mtime_ns
+
+
+def settled(paths: list[Path], seconds: float | None = None,
+            sleep=time.sleep) -> tuple[list[Path], list[Path]]:
+    """Split ``paths`` into (settled, still being copied).
+
+    A file last changed more than ``seconds`` ago is settled.  The others are looked at
+    again once they would be that old (one wait for the whole batch, at most
+    ``seconds``): unchanged, they are settled too; grown or touched, they are still
+    being copied, and the next run (or ``watch``'s next poll) takes them."""
+    seconds = SETTLE_SECONDS if seconds is None else seconds
+    if seconds <= 0:
+        return list(paths), []
+    now = time.time_ns()
+    fresh = {}
+    for p in paths:
+        state = file_state(p)
+        if state is not None and now - state[1] < seconds * 1e9:
+            fresh[p] = state
+    if fresh:
+        newest = max(state[1] for state in fresh.values())
+        sleep(max(0.0, (newest + seconds * 1e9 - now) / 1e9))
+    moving = {p for p, state in fresh.items() if file_state(p) != state}
+    return [p for p in paths if p not in moving], [p for p in paths if p in moving]
+
+
 def describe(path: Path, folder: Path) -> SourceFile:
+    """Fingerprint one file: size, mtime, sha256, and what its name (and, for recorders
+    that file calls in a folder per number, its folders) says about the call."""
     st = path.stat()
     try:
         rel = display_path(path.relative_to(folder.resolve()))
@@ -119,7 +176,7 @@ def describe(path: Path, folder: Path) -> SourceFile:
         size=st.st_size,
         mtime=datetime.fromtimestamp(st.st_mtime, tz=timezone.utc).isoformat(timespec="seconds"),
         sha256=sha256_of(path),
-        meta=parse_filename(display_path(path.name)),
+        meta=parse_filename(rel),
     )
 
 
