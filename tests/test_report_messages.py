@@ -45,7 +45,7 @@ def _message_findings(db, number: str) -> list[int]:
 
 def test_messages_reach_both_reports_the_manifest_and_the_drafts(tmp_path):
     db, sms = _with_messages(tmp_path)
-    dismissed = _message_findings(db, "15000000000")
+    dismissed = _message_findings(db, "+8615000000000")  # stored canonical
     assert dismissed
     con = sqlite3.connect(db)
     con.execute(f"update message_findings set review_status = 'dismissed' where id in"
@@ -54,11 +54,12 @@ def test_messages_reach_both_reports_the_manifest_and_the_drafts(tmp_path):
     con.close()
     data = _load(db)
     by_number = {m.phone_number: m for m in data.messages}
-    assert set(by_number) == {"+14155550123", "13912345678"}  # the reminder has no finding
-    assert (by_number["+14155550123"].jurisdiction, by_number["13912345678"].jurisdiction) == ("US", "CN")
+    assert set(by_number) == {"+14155550123", "+8613912345678"}  # the reminder has no finding
+    assert (by_number["+14155550123"].jurisdiction, by_number["+8613912345678"].jurisdiction) == (
+        "US", "CN")
     assert data.messages_dismissed == len(dismissed)
     assert "+14155550123" in data.numbers
-    zh_msg = by_number["13912345678"]
+    zh_msg = by_number["+8613912345678"]
     assert {"insult", "visit_shaming"} <= set(zh_msg.categories)  # one message, several findings
 
     result = build_report(db, tmp_path / "out", Scope(),
@@ -77,7 +78,7 @@ def test_messages_reach_both_reports_the_manifest_and_the_drafts(tmp_path):
         assert ("sms.csv line 3" in plain) if lang == "en" else ("sms.csv 第 3 行" in plain)
         assert page.count('class="why"') >= 3
     entries = json.loads((result.folder / "manifest.json").read_text(encoding="utf-8"))["messages"]
-    assert [e["phone_number"] for e in entries] == ["+14155550123", "13912345678"]
+    assert [e["phone_number"] for e in entries] == ["+14155550123", "+8613912345678"]
     assert {e["source_sha256"] for e in entries} == {sha256_file(sms)}
     assert all(f["review_status"] != "dismissed" for e in entries for f in e["findings"])
     assert manifest.check(result.folder) == []

@@ -15,6 +15,7 @@ import json
 from ..store import Store, now
 from ..textnorm import search_index_text
 from .callpattern import Call, PatternFinding
+from .numbers import canonical
 
 
 def ensure_tables(store: Store) -> None:
@@ -160,7 +161,11 @@ def replace_pattern_findings(store: Store, findings: list[PatternFinding], juris
 
 
 def save_messages(store: Store, source: str, messages: list, findings: list[dict]) -> int:
-    """Store scanned messages and their findings; re-scanning a source replaces it."""
+    """Store scanned messages and their findings; re-scanning a source replaces it.
+
+    Numbers are stored canonical, as the recordings' and the call log's are, so a lender
+    that texts from the number it calls from is one counterparty (a sender with no digits,
+    "中国银行", keeps its name)."""
     with store.write() as c:
         old = [r[0] for r in c.execute("select id from messages where source = ?", [source])]
         c.executemany("delete from message_findings where message_id = ?", [(i,) for i in old])
@@ -170,14 +175,16 @@ def save_messages(store: Store, source: str, messages: list, findings: list[dict
             cur = c.execute(
                 "insert into messages (source, line, phone_number, sent_at, text, text_index,"
                 " imported_at) values (?, ?, ?, ?, ?, ?, ?)",
-                [source, m.ref, m.number, m.sent_at, m.text, search_index_text(m.text), now()])
+                [source, m.ref, canonical(m.number) or m.number, m.sent_at, m.text,
+                 search_index_text(m.text), now()])
             ids[m.ref] = int(cur.lastrowid)
         c.executemany(
             "insert into message_findings (message_id, rule_id, category, severity, matched_text,"
             " quote, sent_at, phone_number, citations, note, method, pattern, score)"
             " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(ids[f["source"]], f["rule_id"], f["category"], f["severity"], f["matched_text"],
-              f["quote"], f["sent_at"], f["number"], json.dumps(f["citations"], ensure_ascii=False),
+              f["quote"], f["sent_at"], canonical(f["number"]) or f["number"],
+              json.dumps(f["citations"], ensure_ascii=False),
               f["note"], f.get("method", "rule"), f.get("pattern"), f.get("score"))
              for f in findings])
     return len(findings)

@@ -27,6 +27,7 @@ from pathlib import Path
 import yaml
 
 from ..calls.jurisdiction import same_number, user_file_for
+from ..calls.numbers import canonical
 from .data import ReportData, ReportError, Scope
 
 LABELS_KEY = "counterparties"
@@ -94,8 +95,8 @@ def counterparties(data: ReportData, labels: dict[str, list[str]]) -> list[Count
     for number, jurisdiction, _ in data.number_jurisdictions:
         if number:
             g = group_of(number, jurisdiction)
-            if number not in g.numbers:
-                g.numbers.append(number)
+            if not any(same_number(number, n) for n in g.numbers):  # one line, one entry
+                g.numbers.append(canonical(number) or number)
     unnumbered = list(dict.fromkeys(
         [r.jurisdiction for r in data.recordings if not r.phone_number]
         + [m.jurisdiction for m in data.messages if not m.phone_number]))
