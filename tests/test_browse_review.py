@@ -20,6 +20,7 @@ from datasette.app import Datasette
 from pipeline.browse import metadata, metadata_for, password_env
 from pipeline.browse.review import form_token
 from pipeline.cli import cli
+from tests.test_browse_door import login
 
 REVIEW = "/-/call-evidence/review/small"
 
@@ -210,9 +211,8 @@ def test_under_password_only_the_logged_in_caseworker_reviews(small_db, monkeypa
     token = form_token(ds, 1, "unreviewed")
     anon = post(ds, {"verdict": "1:dismissed", "token": token, "csrftoken": "x"}, {"ds_csrftoken": "x"})
     assert anon.status_code == 403
-    login = asyncio.run(ds.client.post("/-/login", data={"username": "caseworker",
-                                                         "password": "correct horse"}))
-    _, cookies, fields = open_finding(ds, 1, dict(login.cookies))
+    good = login(ds, "correct horse")
+    _, cookies, fields = open_finding(ds, 1, {"ds_actor": good.cookies["ds_actor"]})
     assert post(ds, {**fields, "verdict": "1:dismissed"}, cookies).status_code == 303
     assert sqlite3.connect(small_db).execute("select reviewed_by from finding_reviews").fetchone() == (
         "browser:caseworker",)

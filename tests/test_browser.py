@@ -384,11 +384,11 @@ def test_password_protects_every_page_and_the_login_opens_them(browser, e2e, tmp
         pg.goto(f"{url}/-/login")
         pg.fill("input[name=username]", "caseworker")
         pg.fill("input[name=password]", "wrong")
-        pg.locator("form input[type=submit]").click()
+        pg.locator("form.ce-login button").click()
         assert pg.request.get(url + paths[0]).status == 403
         pg.fill("input[name=username]", "caseworker")
         pg.fill("input[name=password]", "a long passphrase")
-        pg.locator("form input[type=submit]").click()
+        pg.locator("form.ce-login button").click()
         pg.wait_for_load_state()
         for path in paths:
             assert pg.request.get(url + path).status == 200, path

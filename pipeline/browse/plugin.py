@@ -30,7 +30,7 @@ from ..flagged import Why, meaning_ran
 from ..jurisdiction import written_language
 from ..store import verdict_rows
 from ..textnorm import fold, search_index_text, search_query
-from . import auth, cells, labels, lookup
+from . import auth, cells, door, labels, lookup
 from .metadata import BASE
 from .review import form_token
 from .routes import ROUTES
@@ -311,10 +311,15 @@ def register_routes():
 def asgi_wrapper(datasette):
     def wrap(app):
         async def inner(scope, receive, send):
+            if scope.get("type") != "http":
+                await app(scope, receive, send)
+                return
             if auth.refuses_write(scope):
                 await auth.send_read_only(send)
                 return
-            await app(scope, receive, send)
+            if scope.get("method") == "POST":
+                send = auth.friendly_csrf(send)
+            await door.door(datasette, app, scope, receive, send)
 
         return inner
 
