@@ -34,10 +34,16 @@ def _hour(hhmm: str) -> int:
 # The columns of every findings list: what a row shows, then what its cells need
 # (the sentence's span, the call's number...), kept for JSON and CSV and hidden on the page.
 # ``start``/``end`` are the sentence's (one sentence has one time everywhere);
-# ``words_start``/``words_end`` are the matched words'.
+# ``words_start``/``words_end`` are the matched words'.  ``jurisdiction``, ``citations`` (its
+# verified ones, as labels), ``verdict``, ``review_note``, ``reviewer`` and ``reviewed_at``
+# are for the CSV and JSON (pipeline/browse/export.py): the page's story, with the review.
 _FINDING_COLS = """f.id as finding_id, r.call_time, f.category, f.quote,
   coalesce(s.start, f.start) as start, coalesce(f.review_status, 'unreviewed') as review_status,
-  f.severity, r.phone_number, r.file_name, f.citations, f.matched_text, f.speaker,
+  f.severity, ce_law(f.recording_id) as jurisdiction,
+  ce_cited(f.citations, f.recording_id) as citations, ce_review(f.id, 'verdict') as verdict,
+  ce_review(f.id, 'note') as review_note, ce_review(f.id, 'reviewer') as reviewer,
+  ce_review(f.id, 'reviewed_at') as reviewed_at, r.phone_number, r.file_name,
+  f.citations as citations_stored, f.matched_text, f.speaker,
   coalesce(s."end", f."end") as "end", f.start as words_start, f."end" as words_end,
   f.confidence, f.rule_id, f.segment_id, f.recording_id, {why}"""
 # Why each finding was flagged (schema 5): the row's badge and its tooltip need these; a

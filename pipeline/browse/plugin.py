@@ -30,7 +30,7 @@ from ..flagged import Why, meaning_ran
 from ..jurisdiction import written_language
 from ..store import verdict_rows
 from ..textnorm import fold, search_index_text, search_query
-from . import auth, cells, door, labels, lookup
+from . import auth, cells, door, export, labels, lookup
 from .metadata import BASE
 from .review import form_token
 from .routes import ROUTES
@@ -68,7 +68,8 @@ def highlight(text: str | None, query: str | None) -> str | None:
 
 
 @hookimpl(trylast=True)
-def prepare_connection(conn):
+def prepare_connection(conn, database, datasette):
+    export.register(conn, export.database_path(datasette, database))
     conn.create_function("ce_fts_query", 1, lambda q: search_query(q or ""), deterministic=True)
     conn.create_function("ce_index_text", 1, lambda t: search_index_text(t or ""), deterministic=True)
     conn.create_function("ce_highlight", 2, highlight, deterministic=True)
@@ -192,6 +193,7 @@ async def _row_law(row, table: str | None, db: str, datasette) -> lookup.CallLaw
 
 
 async def _citations_cell(row, value, table, db, datasette):
+    value = _get(row, "citations_stored", value)  # a canned query's citations are labels
     law = await _row_law(row, table, db, datasette)
     if law is None:
         return None
@@ -201,7 +203,10 @@ async def _citations_cell(row, value, table, db, datasette):
 
 async def _finding_category_cell(row, value: str, db: str, datasette):
     law = await _row_law(row, None, db, datasette)
-    shown = law.shown(_get(row, "citations")) if law is not None else None
+    # a canned query's ``citations`` is already the labels for export; the stored JSON is
+    # ``citations_stored`` there (export.py), ``citations`` in the findings table
+    shown = law.shown(_get(row, "citations_stored", _get(row, "citations"))) \
+        if law is not None else None
     return cells.category_html(value, _get(row, "severity"), shown,
                                law.jurisdiction if law is not None else None)
 
@@ -319,6 +324,8 @@ def asgi_wrapper(datasette):
                 return
             if scope.get("method") == "POST":
                 send = auth.friendly_csrf(send)
+            elif export.is_csv(scope):
+                send = export.csv_download(scope, send)
             await door.door(datasette, app, scope, receive, send)
 
         return inner

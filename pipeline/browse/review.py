@@ -39,7 +39,7 @@ from markupsafe import Markup
 
 from .. import reviewers
 from ..store import REVIEW_NOTE_MAX, ReviewConflict, Store, StoreError, clean_note
-from . import labels
+from . import export, labels
 
 TOKEN_NAMESPACE = "ce-review"
 TOKEN_MAX_AGE_S = 12 * 3600
@@ -198,6 +198,7 @@ async def review_route(datasette, request) -> Response:
         _used[verdict.nonce] = time.time()
         try:
             await asyncio.to_thread(_write, db.path, verdict, _who(request))
+            export.forget()  # the next CSV or JSON carries the verdict at once
         except ReviewConflict as e:
             raise Refused(409, str(e)) from e
         except ValueError as e:
