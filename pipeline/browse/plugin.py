@@ -243,7 +243,8 @@ async def finding_context(datasette, db_name: str, finding_id: int) -> dict | No
     f = dict(row)
     rid, status = f["recording_id"], f.get("review_status") or "unreviewed"
     reviews = [dict(r) for r in await db.execute(
-        "select * from finding_reviews where recording_id = ? order by reviewed_at desc", [rid])]
+        "select * from finding_reviews where recording_id = ? order by reviewed_at desc, id desc",
+        [rid])]
     siblings = [tuple(r) for r in await db.execute(
         "select id, rule_id, category, start from findings where recording_id = ?", [rid])]
     verdict = verdict_rows(reviews, siblings).get(finding_id) if status != "unreviewed" else None
