@@ -107,3 +107,35 @@ def friendly_csrf(send):
         await send(message)
 
     return wrapped
+
+
+_LOCK_EMOJI = " 🔒".encode()
+
+
+def drawn_lock(send):
+    """``send``, but an HTML page's 🔒 (Datasette's own pages mark private ones with it)
+    becomes ``cells.LOCK``, a drawn lock that needs no emoji font."""
+    from .cells import LOCK
+
+    state: dict = {"start": None, "body": b""}
+
+    async def wrapped(message):
+        if message["type"] == "http.response.start":
+            ctype = dict(message.get("headers", [])).get(b"content-type", b"")
+            if ctype.startswith(b"text/html"):
+                state["start"] = message
+                return
+        elif message["type"] == "http.response.body" and state["start"] is not None:
+            state["body"] += message.get("body", b"")
+            if message.get("more_body"):
+                return
+            body = state["body"].replace(_LOCK_EMOJI, b" " + str(LOCK).encode())
+            headers = [(k, v) for k, v in state["start"].get("headers", [])
+                       if k.lower() != b"content-length"]
+            headers.append((b"content-length", str(len(body)).encode()))
+            await send({**state["start"], "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await send(message)
+
+    return wrapped

@@ -75,7 +75,7 @@ def queries(rules: dict, tables: set[str] | frozenset = frozenset(), why: bool =
         messages = """
 union all
 select 'message', ce_highlight(m.text, :q), null, m.sent_at, m.phone_number, m.source, null, null,
-  null, null
+  null, null, null
 from messages_fts join messages m on m.id = messages_fts.rowid
 where messages_fts match ce_fts_query(:q)"""
     return {
@@ -94,10 +94,15 @@ limit 1000""",
                            "Listen, then Confirm / 确认 or Dismiss / 排除 (“These are my own words / "
                            "这是我说的” when it was you speaking). Dismissed findings are left out of "
                            "reports; verdicts survive re-runs. / 尚未核查的疑似违规，最严重的在前。",
-            "sql": f"""select {cols}
+            # One sentence is one item however many rules hit it (issue 24): the row is its
+            # most serious finding (SQLite takes bare columns from the min() row), its
+            # categories listed together; a verdict on it covers every finding of the sentence.
+            "sql": f"""select {cols}, group_concat(distinct f.category) as categories,
+  group_concat(f.id) as finding_ids, min({severity_rank} * 1000000000 + f.id) as ce_rank
 {_FINDING_FROM}
 where coalesce(f.review_status, 'unreviewed') = 'unreviewed'
-order by {severity_rank}, coalesce(f.confidence, 1) desc, {_UNDATED_LAST}, r.call_time, start
+group by f.recording_id, coalesce(f.segment_id, -f.id)
+order by min({severity_rank}), coalesce(f.confidence, 1) desc, {_UNDATED_LAST}, r.call_time, start
 limit 1000""",
             "ce_show": FINDING_SHOW,
         },
@@ -197,12 +202,14 @@ order by s.idx""",
                            "call transcripts, text messages, phone numbers and file names. "
                            "/ 搜索通话转写、短信、号码和文件名。",
             "sql": f"""select 'transcript' as kind, ce_highlight(s.text, :q) as snippet, s.start,
-  {_CALL_COLS}, s.speaker, s."end", s.id as segment_id, s.recording_id
+  {_CALL_COLS}, s.speaker, s."end", s.id as segment_id, s.recording_id,
+  (select min(f.id) from findings f where f.segment_id = s.id) as hit_finding
 from segments_fts join segments s on s.id = segments_fts.rowid
 join recordings r on r.id = s.recording_id
 where segments_fts match ce_fts_query(:q){messages}
 union all
-select 'recording', ce_highlight(r.file_name, :q), null, {_CALL_COLS}, null, null, null, r.id
+select 'recording', ce_highlight(r.file_name, :q), null, {_CALL_COLS}, null, null, null, r.id,
+  null
 from recordings r
 where length(trim(:q)) > 0 and (r.phone_number like '%' || trim(:q) || '%'
   or r.file_name like '%' || trim(:q) || '%')

@@ -32,6 +32,7 @@ from ..store import verdict_rows
 from ..textnorm import fold, search_index_text, search_query
 from . import auth, cells, door, export, labels, lookup
 from .metadata import BASE
+from .recording import recording_context
 from .review import form_token
 from .routes import ROUTES
 
@@ -116,7 +117,8 @@ def render_cell(row, value, column, table, database, datasette):
                 if "words_start" in keys else None
             return cells.player(rid, float(value), end, words)
     if column == "snippet" and isinstance(value, str):
-        return Markup(str(escape(value)).replace(MARK_OPEN, "<mark>").replace(MARK_CLOSE, "</mark>"))
+        text = Markup(str(escape(value)).replace(MARK_OPEN, "<mark>").replace(MARK_CLOSE, "</mark>"))
+        return _search_hit_link(row, keys, db, text)
     if column == "kind" and table is None and "snippet" in keys:
         return Markup("{v}").format(v=labels.word(str(value)))
     if column == "duration" and table == "recordings" and "id" in keys and value is not None:
@@ -164,6 +166,26 @@ def render_cell(row, value, column, table, database, datasette):
     return None
 
 
+def _search_hit_link(row, keys: set, db: str, text: Markup) -> Markup:
+    """A search hit, linked to where it is: its finding, else the moment in the call (the
+    sentence in its context, with players), else the recording."""
+    finding, segment = _get(row, "hit_finding"), _get(row, "segment_id")
+    if "hit_finding" not in keys:
+        return text
+    if finding is not None:
+        href = Markup("/{db}/findings/{f}").format(db=quote(db), f=int(finding))
+        title = labels.word("open_finding")
+    elif segment is not None:
+        href = Markup("/{db}/segment_context?segment_id={s}").format(db=quote(db), s=int(segment))
+        title = labels.word("open_moment")
+    elif cells.is_sha(_get(row, "recording_id")):
+        href = Markup("/{db}/recordings/{r}").format(db=quote(db), r=_get(row, "recording_id"))
+        title = labels.word("open_call")
+    else:
+        return text
+    return Markup('<a class="ce-hit" href="{h}" title="{t}">{x}</a>').format(h=href, t=title, x=text)
+
+
 def _why(row, detection: str | None = None) -> Why:
     return Why(_get(row, "method"), str(_get(row, "rule_id") or ""), _get(row, "matched_text"),
                _get(row, "pattern"), _float(_get(row, "score")), _get(row, "note"),
@@ -207,8 +229,13 @@ async def _finding_category_cell(row, value: str, db: str, datasette):
     # ``citations_stored`` there (export.py), ``citations`` in the findings table
     shown = law.shown(_get(row, "citations_stored", _get(row, "citations"))) \
         if law is not None else None
-    return cells.category_html(value, _get(row, "severity"), shown,
-                               law.jurisdiction if law is not None else None)
+    out = cells.category_html(value, _get(row, "severity"), shown,
+                              law.jurisdiction if law is not None else None)
+    others = [c for c in str(_get(row, "categories") or "").split(",") if c and c != value]
+    if others:  # one sentence, several rules: one review item with its categories together
+        out += Markup('<br><span class="ce-also">+ ') + Markup(" · ").join(
+            cells.category_html(c) for c in others) + Markup("</span>")
+    return out
 
 
 async def _findings_table_cell(row, value, column, db, datasette):
@@ -248,6 +275,17 @@ async def finding_context(datasette, db_name: str, finding_id: int) -> dict | No
     siblings = [tuple(r) for r in await db.execute(
         "select id, rule_id, category, start from findings where recording_id = ?", [rid])]
     verdict = verdict_rows(reviews, siblings).get(finding_id) if status != "unreviewed" else None
+    history = [{**r, "when": export.local_time(r.get("reviewed_at")),
+                "label": labels.button("own_words") if r.get("reason") == "own_words"
+                else labels.status(r.get("status")), "who": labels.reviewer(r.get("reviewed_by")),
+                "note": export.own_note(r.get("note"), r.get("reason"))}
+               for r in reviews if r["rule_id"] == f["rule_id"] and abs(
+                   (r["start"] if r["start"] is not None else -1)
+                   - (f["start"] if f["start"] is not None else -1)) < 0.01]
+    same_sentence = [r[0] for r in await db.execute(
+        "select id from findings where recording_id = ? and segment_id = ? and id != ?"
+        " and coalesce(review_status, 'unreviewed') = ? order by id",
+        [rid, f["segment_id"], finding_id, status])] if f["segment_id"] is not None else []
     s_start, s_end = f["s_start"], f["s_end"]
     if s_start is None or s_end is None:
         s_start, s_end = f["start"], f["end"]
@@ -255,7 +293,8 @@ async def finding_context(datasette, db_name: str, finding_id: int) -> dict | No
     law = await lookup.recording_law(datasette, db_name, rid)
     detection = await lookup.run_detection(datasette, db_name, f.get("run_id"))
     why = _why(f, detection)
-    why_en, why_zh = labels.why(why, f["category"], pattern="short")
+    why_en, why_zh = labels.why(why, f["category"], plain=True)
+    full_en, full_zh = labels.why(why, f["category"], pattern="short")
     pattern = f.get("pattern")
     return {
         "id": finding_id, "f": f, "status": status, "verdict": verdict,
@@ -266,6 +305,8 @@ async def finding_context(datasette, db_name: str, finding_id: int) -> dict | No
         "judged": labels.judged(law.jurisdiction, law.reason, law.error),
         "no_citation": labels.law_none(),
         "reviewer": labels.reviewer(verdict.get("reviewed_by")) if verdict else None,
+        "reviewed_at": export.local_time(verdict.get("reviewed_at")) if verdict else None,
+        "history": history, "same_sentence": same_sentence,
         "call": cells.call_html(db_name, rid, f["call_time"], f["phone_number"], f["file_name"]),
         "sentence": cells.quote_html(f["sentence"], f["matched_text"]) if f["sentence"] else None,
         "quote": cells.quote_html(f["quote"] or "", f["matched_text"]),
@@ -273,7 +314,7 @@ async def finding_context(datasette, db_name: str, finding_id: int) -> dict | No
         "sentence_span": cells.span(s_start, s_end) if s_start is not None else None,
         "words_span": cells.span(*words) if words else None,
         "confidence": "—" if f["confidence"] is None else f"{float(f['confidence']):.2f}",
-        "why": why, "why_en": why_en, "why_zh": why_zh,
+        "why": why, "why_en": why_en, "why_zh": why_zh, "why_full": (full_en, full_zh),
         "why_badge": cells.why_html(why, f["category"]),
         "pattern": pattern,
         "pattern_help": labels.pattern_help() if pattern and ("{" in pattern or "~" in pattern)
@@ -290,11 +331,16 @@ async def finding_context(datasette, db_name: str, finding_id: int) -> dict | No
 def extra_template_vars(template, database, table, columns, view_name, request, datasette):
     async def inner():
         out = {"ce": labels.template_labels(), "ce_form_id": cells.REVIEW_FORM_ID,
-               "ce_base": BASE, "ce_finding": None}
+               "ce_lock": cells.LOCK,
+               "ce_base": BASE, "ce_finding": None, "ce_recording": None}
         if view_name == "row" and table == "findings" and request is not None:
             pks = request.url_vars.get("pks", "")
             if str(pks).isdigit():
                 out["ce_finding"] = await finding_context(datasette, database, int(pks))
+        if view_name == "row" and table == "recordings" and request is not None:
+            pks = str(request.url_vars.get("pks", ""))
+            if cells.is_sha(pks):
+                out["ce_recording"] = await recording_context(datasette, database, pks)
         return out
 
     return inner
@@ -327,6 +373,8 @@ def asgi_wrapper(datasette):
                 send = auth.friendly_csrf(send)
             elif export.is_csv(scope):
                 send = export.csv_download(scope, send)
+            else:
+                send = auth.drawn_lock(send)
             await door.door(datasette, app, scope, receive, send)
 
         return inner

@@ -128,15 +128,28 @@ def _check_request(request, form: dict[str, str]) -> None:
         raise Refused(403, "This form was sent from another site. Nothing was changed.")
 
 
-def _write(path: str, v: Verdict, who: str) -> int:
-    """One short transaction through ``Store.set_review``, retried while a writer holds the lock."""
+def sentence_ids(conn, finding_id: int, expect: str) -> list[int]:
+    """The finding and the others of its sentence that showed the same status: one sentence
+    is one review item however many rules hit it (issue 24), so one verdict covers them."""
+    rows = conn.execute(
+        "select f2.id from findings f join findings f2 on f2.recording_id = f.recording_id"
+        " and f2.segment_id = f.segment_id where f.id = ?"
+        " and coalesce(f2.review_status, 'unreviewed') = ?", [finding_id, expect]).fetchall()
+    return sorted({finding_id, *(r[0] for r in rows)})
+
+
+def _write(path: str, v: Verdict, who: str) -> list[int]:
+    """One short transaction through ``Store.set_review``, retried while a writer holds the
+    lock; the ids the verdict was given to."""
     for attempt in range(WRITE_ATTEMPTS):
         try:
             store = Store(path)
             try:
                 store.conn.execute(f"PRAGMA busy_timeout={WRITE_BUSY_TIMEOUT_MS}")
-                return store.set_review([v.finding_id], v.status, v.note, reviewed_by=who,
-                                        reason=v.reason, expect=v.expect)
+                ids = sentence_ids(store.conn, v.finding_id, v.expect)
+                store.set_review(ids, v.status, v.note, reviewed_by=who, reason=v.reason,
+                                 expect=v.expect)
+                return ids
             finally:
                 store.close()
         except StoreError as e:
@@ -197,7 +210,7 @@ async def review_route(datasette, request) -> Response:
                                "to see the finding's verdict.")
         _used[verdict.nonce] = time.time()
         try:
-            await asyncio.to_thread(_write, db.path, verdict, _who(request))
+            ids = await asyncio.to_thread(_write, db.path, verdict, _who(request))
             export.forget()  # the next CSV or JSON carries the verdict at once
         except ReviewConflict as e:
             raise Refused(409, str(e)) from e
@@ -208,9 +221,9 @@ async def review_route(datasette, request) -> Response:
             raise Refused(503, f"The verdict could not be saved: {e}") from e
     except Refused as e:
         return _refusal(datasette, request, e, wants_json, form, db_name)
-    message = f"#{verdict.finding_id}: {labels.status(verdict.status)}"
+    message = f"{', '.join(f'#{i}' for i in ids)}: {labels.status(verdict.status)}"
     if wants_json:
-        return Response.json({"ok": True, "finding_id": verdict.finding_id,
+        return Response.json({"ok": True, "finding_id": verdict.finding_id, "finding_ids": ids,
                                "status": verdict.status, "message": message})
     datasette.add_message(request, message, datasette.INFO)
     return Response.redirect(_next_url(form, db_name, verdict.finding_id), status=303)
