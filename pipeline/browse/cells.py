@@ -182,14 +182,17 @@ def call_html(db: str, recording_id: str | None, call_time: str | None, number: 
 
 
 # ---------------------------------------------------------------- review
-def review_html(finding_id: int, status: str | None, token: str, note: str | None = None) -> Markup:
+def review_html(finding_id: int | str, status: str | None, token: str,
+                note: str | None = None) -> Markup:
     """Status, an optional note and the buttons, for one row of a list (two lines high).
 
     The inputs belong to the page's one review form (``form=`` attribute), which
     carries the CSRF token; ``token`` is the signed, single-use form token.
+    ``finding_id``: a call finding's id, or ``m<id>`` for a text message's.
     """
     status = status or "unreviewed"
-    fid = int(finding_id)
+    fid = finding_id if isinstance(finding_id, str) and re.fullmatch(r"m\d+", finding_id) \
+        else int(finding_id)
     head = Markup('<div class="ce-review" id="finding-{fid}"><div class="ce-review-head">'
                   '<span class="ce-status ce-status-{s}">{label}</span>').format(
         fid=fid, s=status, label=labels.status(status))

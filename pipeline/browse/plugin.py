@@ -125,6 +125,9 @@ def render_cell(row, value, column, table, database, datasette):
         rid = _get(row, "id")
         if cells.is_sha(rid):  # the whole call, to listen through
             return cells.whole_call_player(rid, float(value))
+    if column == "review_status" and table == "message_findings" and "id" in keys:
+        key = f"m{int(_get(row, 'id'))}"  # a text message's finding, reviewed like a call's
+        return cells.review_html(key, value, form_token(datasette, key, value))
     if column == "review_status" and finding_row:
         fid = _get(row, "finding_id" if table is None else "id")
         if fid is not None:
