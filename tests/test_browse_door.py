@@ -250,3 +250,16 @@ def test_a_cookie_copied_before_logout_is_refused_after_it(small_db, tmp_path):
                      "/small/findings.json"):
             assert _status(url + path, copied) == 403, path
         browser.close()
+
+
+def test_a_missing_csrf_token_gets_a_bilingual_answer(small_db):
+    """asgi-csrf refuses a form whose token is missing with a terse English line; the page
+    says in both languages that nothing changed and what to do."""
+    ds = Datasette([str(small_db)], metadata=metadata(small_db.stem))
+    page = get(ds, "/small/findings/1")
+    r = asyncio.run(ds.client.post("/-/call-evidence/review/small", data={"verdict": "1:dismissed"},
+                                   cookies=dict(page.cookies)))
+    assert r.status_code == 403
+    assert "Nothing was changed" in r.text and "未作任何更改" in r.text and "security cookie" in r.text
+    assert "form-urlencoded POST field did not match cookie" not in r.text
+    assert sqlite3.connect(small_db).execute("select count(*) from finding_reviews").fetchone() == (0,)
