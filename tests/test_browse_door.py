@@ -263,3 +263,16 @@ def test_a_missing_csrf_token_gets_a_bilingual_answer(small_db):
     assert "Nothing was changed" in r.text and "未作任何更改" in r.text and "security cookie" in r.text
     assert "form-urlencoded POST field did not match cookie" not in r.text
     assert sqlite3.connect(small_db).execute("select count(*) from finding_reviews").fetchone() == (0,)
+
+
+def test_a_second_refused_page_does_not_spoil_the_login_form(locked):
+    """A browser that opens the login, then (another tab) a protected page, can still log in
+    with the first form: the login token is kept, not replaced, while the browser has one."""
+    page = get(locked, "/-/login")
+    token = re.search(r'name="ce_token" value="([^"]+)"', page.text).group(1)
+    jar = {"ce_login": page.cookies["ce_login"]}
+    other = get(locked, "/small/findings", cookies=jar)
+    assert other.status_code == 403 and other.cookies.get("ce_login", jar["ce_login"]) == jar["ce_login"]
+    r = asyncio.run(locked.client.post("/-/login", data={
+        "username": "caseworker", "password": PASSWORD, "ce_token": token}, cookies=jar))
+    assert r.status_code == 302 and "ds_actor" in r.cookies

@@ -116,3 +116,19 @@ def test_local_time_says_its_zone():
     assert re.fullmatch(r"2026-12-0[67] \d\d:20:00 [+-]\d\d:\d\d( \w+)?", shown)
     assert local_time("2026-11-02T22:30:15") == "2026-11-02 22:30:15"  # already local
     assert local_time(None) is None
+
+
+def test_the_review_history_names_each_finding(ds, small_db):
+    """Every verdict and reset is listed with the finding number it is about (not the
+    history row's id), newest first, in words and local time."""
+    store = Store(small_db)
+    store.set_review([4], "dismissed", "first", reviewed_by="cli:ana")
+    store.set_review([4], "unreviewed", reviewed_by="cli:ana")
+    store.set_review([4], "confirmed", "second", reviewed_by="browser:caseworker")
+    store.close()
+    rows = get(ds, "/small/review_history.json?_shape=objects").json()["rows"]
+    assert [(r["finding_id"], r["verdict"], r["note"]) for r in rows] == [
+        (4, "confirmed", "second"), (4, "unreviewed", None), (4, "dismissed", "first")]
+    page = get(ds, "/small/review_history").text
+    assert 'href="/small/findings/4"' in page and "Confirmed / 已确认" in page
+    assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d [+-]\d\d:\d\d", page)

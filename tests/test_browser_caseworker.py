@@ -151,3 +151,11 @@ def test_under_password_the_lock_is_drawn_and_the_login_speaks_both_languages(
         pg.goto(url + "/small")
         assert "🔒" not in pg.content() and pg.locator("svg.ce-lock").count() >= 1
         pg.close()
+
+
+def test_the_overview_keeps_model_ids_for_experts(pg, server):
+    pg.goto(f"{server}/-/call-evidence/overview/small")
+    assert pg.title() == "Overview / 概览 — small"
+    assert pg.locator("details.ce-expert").count() == 1
+    assert pg.locator("h1").first.inner_text() == "Overview / 概览"  # nothing above it
+    assert not pg.locator("code.ce-detection-line").is_visible()

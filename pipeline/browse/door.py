@@ -26,6 +26,7 @@ Debug pages that show how permissions are decided (``/-/allow-debug``,
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import time
 from urllib.parse import parse_qsl, quote
@@ -180,9 +181,12 @@ def _page(title: str, body: Markup, status: int = 200, headers: dict | None = No
 
 
 def login_page(error: Markup | str | None = None, nxt: str | None = None,
-               status: int = 200, notice: str | None = None) -> Response:
-    """The bilingual login page, with a fresh double-submit token (cookie and form)."""
-    token = secrets.token_urlsafe(18)
+               status: int = 200, notice: str | None = None, scope: dict | None = None) -> Response:
+    """The bilingual login page, with a double-submit token (cookie and form).  The browser's
+    token is kept when it has one, so a login page opened in a second tab (or any refused
+    page) does not spoil the form of the first."""
+    kept = _cookies(scope).get(LOGIN_CSRF_COOKIE, "") if scope else ""
+    token = kept if re.fullmatch(r"[A-Za-z0-9_-]{24,64}", kept) else secrets.token_urlsafe(18)
     body = Markup(
         '<h1>Call evidence index<br><span lang="zh">通话证据索引</span></h1>'
         '<p class="ce-door-lead">This evidence index is protected by a password. Log in to see '
@@ -207,7 +211,7 @@ def login_page(error: Markup | str | None = None, nxt: str | None = None,
         '<span lang="zh">用户名为“{a}”；密码为启动索引时设置的密码。</span></p>'
     ).format(t=token, n=nxt or "", a=ACCOUNT)
     response = _page("Log in / 登录", body, status=status)
-    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", path="/-/login")
+    response.set_cookie(LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", path="/")
     return response
 
 
@@ -251,7 +255,7 @@ async def handle_login(datasette, scope, receive, send) -> None:
         return
     query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
     if scope.get("method") != "POST":
-        await login_page(nxt=_safe_next(query.get("next"))).asgi_send(send)
+        await login_page(nxt=_safe_next(query.get("next")), scope=scope).asgi_send(send)
         return
     form = await _read_form(receive)
     if form is None:
@@ -269,13 +273,13 @@ async def handle_login(datasette, scope, receive, send) -> None:
     if form.get("username", "").strip() != ACCOUNT or not verify_password(
             form.get("password", ""), password_hash(datasette)):
         await login_page("Wrong user name or password. / 用户名或密码错误。", nxt,
-                         status=403).asgi_send(send)
+                         status=403, scope=scope).asgi_send(send)
         return
     sid = new_session(datasette)
     response = Response.redirect(nxt or landing(datasette))
     response.set_cookie(ACTOR_COOKIE, datasette.sign({"a": {"id": ACCOUNT, "ce_sid": sid}}, "actor"),
                         httponly=True, samesite="lax", path="/")
-    response.set_cookie(LOGIN_CSRF_COOKIE, "", max_age=0, path="/-/login")
+    response.set_cookie(LOGIN_CSRF_COOKIE, "", max_age=0, path="/")
     await response.asgi_send(send)
 
 
@@ -333,8 +337,8 @@ async def door(datasette, app, scope, receive, send) -> None:
             nxt = path + ("?" + scope["query_string"].decode("latin-1")
                           if scope.get("query_string") else "")
             await login_page(nxt=_safe_next(nxt), status=200 if path == "/" else 403,
-                             notice=None if path == "/" else
-                             "Log in first / 请先登录").asgi_send(send)
+                             notice=None if path == "/" else "Log in first / 请先登录",
+                             scope=scope).asgi_send(send)
             return
     if path == "/" and scope.get("method") in ("GET", "HEAD") and first_database(datasette):
         await Response.redirect(landing(datasette)).asgi_send(send)

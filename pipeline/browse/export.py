@@ -14,7 +14,8 @@ The review goes with each row: ``verdict`` (``confirmed``, ``dismissed``,
 note as the person typed it, who (in both languages) and when (local time with
 its zone).  The verdict is the one the store applies (``store.verdict_rows``).
 
-These are SQL functions (``ce_law``, ``ce_cited``, ``ce_review``) so that every
+These are SQL functions (``ce_law``, ``ce_cited``, ``ce_review``, and
+``ce_review_finding`` for the review history's finding numbers) so that every
 format Datasette offers, and the pages, read the same columns.  They answer from a
 snapshot of the database read on a connection of their own (never re-entering the
 query's), kept ``TTL_S`` seconds.
@@ -83,6 +84,7 @@ def _read(path: str) -> dict:
         calls = {r[0]: r[1:] for r in conn.execute(
             "select id, phone_number, call_time, language from recordings")}
         verdicts: dict[int, dict] = {}
+        review_finding: dict[int, int] = {}  # a history entry's id -> the finding it is about
         if "finding_reviews" in tables:
             cur = conn.execute("select * from finding_reviews order by recording_id,"
                                " reviewed_at desc, id desc")
@@ -96,7 +98,16 @@ def _read(path: str) -> dict:
                     "select id, recording_id, rule_id, category, start from findings"):
                 findings.setdefault(rid, []).append((fid, rule, cat, start))
             for rid, rows in reviews.items():
-                verdicts.update(verdict_rows(rows, findings.get(rid, [])))
+                applied = verdict_rows(rows, findings.get(rid, []))
+                verdicts.update(applied)
+                # every entry of the history names the finding its newest entry applies to
+                by_review = {v["id"]: fid for fid, v in applied.items()}
+                for row in rows:
+                    newest = next((v for v in rows if v["rule_id"] == row["rule_id"] and abs(
+                        (v["start"] if v["start"] is not None else -1)
+                        - (row["start"] if row["start"] is not None else -1)) < 0.01), None)
+                    if newest is not None and newest["id"] in by_review:
+                        review_finding[row["id"]] = by_review[newest["id"]]
         status = dict(conn.execute("select id, coalesce(review_status, 'unreviewed') from findings"))
     finally:
         conn.close()
@@ -107,7 +118,7 @@ def _read(path: str) -> dict:
         else:
             j = rules.judge(number or None, language)  # type: ignore[union-attr]
             laws[rid] = lookup.CallLaw(j.jurisdiction, j.reason, call_time)
-    return {"laws": laws, "verdicts": verdicts, "status": status}
+    return {"laws": laws, "verdicts": verdicts, "status": status, "review_finding": review_finding}
 
 
 def snapshot(path: str) -> dict:
@@ -176,6 +187,11 @@ def register(conn, path_of) -> None:
         status = snap["status"].get(int(fid), "unreviewed")
         return review_field(snap["verdicts"].get(int(fid)), status, str(field))
 
+    def review_finding(review_id):
+        path = path_of()
+        return snapshot(path)["review_finding"].get(review_id) if path and review_id else None
+
+    conn.create_function("ce_review_finding", 1, review_finding)
     conn.create_function("ce_law", 1, law)
     conn.create_function("ce_cited", 2, citations)
     conn.create_function("ce_review", 2, review)

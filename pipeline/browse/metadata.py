@@ -90,10 +90,13 @@ limit 1000""",
         },
         "to_review": {
             "title": "To review / 待核查",
-            "description": "Findings nobody has confirmed or dismissed yet, the most serious first. "
+            "description": "Findings nobody has confirmed or dismissed yet, the most serious first, "
+                           "one row per sentence (its other rules listed with it; one verdict "
+                           "covers them all). "
                            "Listen, then Confirm / 确认 or Dismiss / 排除 (“These are my own words / "
                            "这是我说的” when it was you speaking). Dismissed findings are left out of "
-                           "reports; verdicts survive re-runs. / 尚未核查的疑似违规，最严重的在前。",
+                           "reports; verdicts survive re-runs. / 尚未核查的疑似违规，最严重的在前；"
+                           "每句一行，同一句的多条规则一并核查。",
             # One sentence is one item however many rules hit it (issue 24): the row is its
             # most serious finding (SQLite takes bare columns from the min() row), its
             # categories listed together; a verdict on it covers every finding of the sentence.
@@ -185,6 +188,21 @@ where r.status = 'done'
 group by {_NUMBER}
 order by {_NUMBER} = '', serious_findings desc, findings desc, calls desc""",
         },
+        "review_history": {
+            "title": "Review history / 核查记录",
+            "description": "Every verdict ever given, newest first: a Reset is an entry too, and "
+                           "the newest entry of a finding is the one that counts. "
+                           "/ 全部核查记录（最新在前）；重置也是一条记录，以最新一条为准。",
+            "sql": """select ce_review_finding(v.id) as finding_id, v.reviewed_at,
+  case when v.reason = 'own_words' then 'own_words' else v.status end as verdict, v.note,
+  v.reviewed_by, v.category, v.quote, r.call_time, r.phone_number, r.file_name,
+  v.recording_id, v.rule_id, v.id as review_id
+from finding_reviews v join recordings r on r.id = v.recording_id
+order by v.reviewed_at desc, v.id desc
+limit 2000""",
+            "ce_show": ["finding_id", "reviewed_at", "verdict", "note", "reviewed_by", "category",
+                        "quote", "call_time"],
+        },
         "segment_context": {
             "title": "A moment in context / 上下文",
             "description": "The transcript around one sentence (four before, four after). "
@@ -262,6 +280,7 @@ def metadata(db_name: str, jurisdiction: str | None = None, password: bool = Fal
             (f"{q}/search", "Search / 搜索"),
             (f"{q}/to_review", "To review / 待核查"),
             (f"{q}/findings_newest", "All findings / 全部疑似违规"),
+            (f"{q}/review_history", "Review history / 核查记录"),
             (f"{q}/messages", "Messages / 短信"),
             (f"{q}/worst_numbers", "Worst numbers / 问题号码"),
             (f"{q}/night_calls", "Night calls / 夜间来电"),

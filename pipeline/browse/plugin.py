@@ -137,6 +137,11 @@ def render_cell(row, value, column, table, database, datasette):
                                _get(row, "file_name"))
     if column == "phone_number" and table != "findings":
         return cells.number_html(db, value)
+    if column in ("reviewed_at", "processed_at", "started_at", "finished_at", "imported_at"):
+        return Markup("{v}").format(v=export.local_time(value) or "—")  # stored in UTC
+    if column == "verdict" and table is None and "review_id" in keys and value:
+        return Markup("{v}").format(v=labels.button("own_words") if value == "own_words"
+                                    else labels.status(str(value)))
     if column in ("call_time", "first_call", "last_call", "sent_at") and table is None:
         return Markup("{v}").format(v=cells.when(value))
     if column == "method" and "rule_id" in keys and (finding_row or table == "message_findings"):
@@ -236,7 +241,7 @@ async def _finding_category_cell(row, value: str, db: str, datasette):
                               law.jurisdiction if law is not None else None)
     others = [c for c in str(_get(row, "categories") or "").split(",") if c and c != value]
     if others:  # one sentence, several rules: one review item with its categories together
-        out += Markup('<br><span class="ce-also">+ ') + Markup(" · ").join(
+        out += Markup('<span class="ce-also">+ ') + Markup(" · ").join(
             cells.category_html(c) for c in others) + Markup("</span>")
     return out
 
