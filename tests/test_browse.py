@@ -98,8 +98,11 @@ def test_every_canned_view_answers(ds, e2e):
     assert sum(d["night_calls"] for d in timeline) == 3
     context = rows(ds, f"/{db}/segment_context.json?segment_id={seg_id}")
     assert any(r["segment_id"] == seg_id for r in context)
-    review = rows(ds, f"/{db}/to_review.json")
-    assert len(review) == len(rows(ds, f"/{db}/findings.json?_size=max"))
+    review = rows(ds, f"/{db}/to_review.json")  # one item per sentence (issue 24)
+    every = rows(ds, f"/{db}/findings.json?_size=max")
+    assert len(review) == len({(f["recording_id"], f["segment_id"] or -f["id"]) for f in every})
+    assert sorted(int(i) for r in review for i in r["finding_ids"].split(",")) == sorted(
+        f["id"] for f in every)
     rank = {"critical": 0, "high": 1, "medium": 2, "low": 3}
     assert [rank[r["severity"]] for r in review] == sorted(rank[r["severity"]] for r in review)
 
