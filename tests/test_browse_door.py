@@ -187,6 +187,19 @@ def server_login(url: str, password: str) -> str:
     raise AssertionError("no redirect after login")
 
 
+def server_logout(url: str, cookie: str) -> None:
+    """Log out as the logout page's button does."""
+    req = urllib.request.Request(url + "/-/logout", headers={"cookie": f"ds_actor={cookie}"})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        token = re.search(r'name="ce_token" value="([^"]+)"', r.read().decode()).group(1)
+    body = urllib.parse.urlencode({"ce_token": token}).encode()
+    req = urllib.request.Request(url + "/-/logout", data=body, headers={"cookie": f"ds_actor={cookie}"})
+    try:
+        urllib.request.build_opener(_NoRedirect).open(req, timeout=30)
+    except urllib.error.HTTPError as e:
+        assert e.code == 302, e.code
+
+
 def test_servers_side_by_side_keep_their_own_doors(small_db, tmp_path):
     """Four servers start at once: a password and an open one on two files both called
     evidence.db, and on two files of other names.  Each keeps its own door; none leaves
@@ -220,6 +233,12 @@ def test_servers_side_by_side_keep_their_own_doors(small_db, tmp_path):
         # no login works across servers, not even between the two evidence.db
         cookie = server_login(urls[0], "pw one")
         assert _status(urls[3] + "/beta/findings.json", cookie) == 403
+        # logging out of one ends that session only there; a copy of its cookie is refused
+        other = server_login(urls[3], "pw two")
+        server_logout(urls[0], cookie)
+        assert _status(urls[0] + "/evidence/findings.json", cookie) == 403
+        assert _status(urls[0] + f"/-/call-evidence/audio/{'a' * 64}.mp3", cookie) == 403
+        assert _status(urls[3] + "/beta/findings.json", other) == 200
     assert not list(cache.rglob("*metadata*"))  # nothing written to a shared cache
 
 
