@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import re
 import sqlite3
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -209,6 +210,7 @@ def test_servers_side_by_side_keep_their_own_doors(small_db, tmp_path):
     other_a = _copy(small_db, tmp_path / "c" / "alpha.db")
     other_b = _copy(small_db, tmp_path / "d" / "beta.db")
     plan = [(same_a, "pw one"), (same_b, None), (other_a, None), (other_b, "pw two")]
+    started = time.time() - 1
     cache = tmp_path / "cache"
     with ExitStack() as stack, ThreadPoolExecutor(4) as pool:
         urls = list(pool.map(lambda p: stack.enter_context(serving(p[0], cache, p[1])), plan))
@@ -240,6 +242,11 @@ def test_servers_side_by_side_keep_their_own_doors(small_db, tmp_path):
         assert _status(urls[0] + f"/-/call-evidence/audio/{'a' * 64}.mp3", cookie) == 403
         assert _status(urls[3] + "/beta/findings.json", other) == 200
     assert not list(cache.rglob("*metadata*"))  # nothing written to a shared cache
+    # and no server's private configuration outlives it (each was removed once read)
+    import tempfile
+
+    assert not [p for p in Path(tempfile.gettempdir()).glob("call-evidence-browse-*.json")
+                if p.stat().st_mtime >= started]
 
 
 @pytest.mark.skipif(chromium() is None, reason="no Chromium (make system-deps)")

@@ -21,6 +21,7 @@ from .plugin import (  # noqa: F401
     prepare_connection,
     register_routes,
     render_cell,
+    startup,
 )
 
 

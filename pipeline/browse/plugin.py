@@ -30,7 +30,7 @@ from ..flagged import Why, meaning_ran
 from ..jurisdiction import written_language
 from ..store import verdict_rows
 from ..textnorm import fold, search_index_text, search_query
-from . import auth, cells, door, export, labels, lookup
+from . import auth, cells, door, export, labels, lookup, serve
 from .metadata import BASE
 from .recording import recording_context
 from .review import form_token
@@ -357,6 +357,12 @@ def extra_template_vars(template, database, table, columns, view_name, request, 
 @hookimpl
 def extra_css_urls(datasette):
     return [datasette.urls.static_plugins("call-evidence", "ce.css")]
+
+
+@hookimpl
+def startup(datasette):
+    # this server's private metadata (serve.py) has been read: nothing of it stays on disk
+    serve.remove_private_metadata()
 
 
 @hookimpl

@@ -3,7 +3,8 @@ with this server's own configuration and no login plugin.
 
 Each server builds its metadata here, in its own process, and hands it to
 Datasette through a private temporary file (``mkstemp``: a new name, readable by
-this user only) that is removed when the server stops.  Nothing is shared with
+this user only) that is removed as soon as Datasette has read it (the plugin's
+``startup`` hook), and in any case when the process ends normally.  Nothing is shared with
 another server: before issue 24 the metadata was a cache file per database name,
 and a second ``browse`` of another ``evidence.db`` rewrote the first one's door.
 
@@ -29,14 +30,27 @@ from .metadata import PASSWORD_ENV
 
 LOGIN_PLUGIN = "auth_passwords"  # its entry-point name
 PASSWORD_FLAG = "--ce-password"
+# The private metadata file, for the plugin's startup hook to remove once Datasette has read
+# it (uvicorn ends the process on SIGTERM by re-raising the signal: no ``finally`` runs then).
+METADATA_ENV = "CALL_EVIDENCE_BROWSE_METADATA"
+PREFIX = "call-evidence-browse-"
+
+
+def remove_private_metadata() -> None:
+    """Remove this server's private metadata file (called once Datasette has started)."""
+    name = os.environ.pop(METADATA_ENV, "")
+    path = Path(name)
+    if name and path.name.startswith(PREFIX) and path.parent == Path(tempfile.gettempdir()):
+        path.unlink(missing_ok=True)
 
 
 def private_metadata(db_path: Path, password: bool) -> Path:
     """This server's metadata in a file of its own, removed when the process ends."""
     from . import metadata_for
 
-    fd, name = tempfile.mkstemp(prefix="call-evidence-browse-", suffix=".json")
+    fd, name = tempfile.mkstemp(prefix=PREFIX, suffix=".json")
     path = Path(name)
+    os.environ[METADATA_ENV] = str(path)
     atexit.register(lambda: path.unlink(missing_ok=True))
     with os.fdopen(fd, "w", encoding="utf-8") as f:
         json.dump(metadata_for(db_path, password=password), f, ensure_ascii=False)
