@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from .metadata import ACCOUNT, PASSWORD_ENV, db_columns, metadata
+from .metadata import ACCOUNT, PASSWORD_ENV, metadata, metadata_for
 
 # Datasette loads this package through the ``datasette`` entry point; the hook
 # implementations live in ``plugin`` and are re-exported here so that Datasette
@@ -23,13 +23,6 @@ from .plugin import (  # noqa: F401
     render_cell,
     startup,
 )
-
-
-def metadata_for(db_path: Path, password: bool = False) -> dict:
-    """The metadata for one database file (its tables decide what the search covers)."""
-    columns = db_columns(db_path)
-    return metadata(db_path.stem, password=password, tables=set(columns),
-                    why="method" in columns.get("findings", {"method"}))
 
 
 def server_url(host: str, port: int) -> str:

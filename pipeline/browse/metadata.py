@@ -371,3 +371,10 @@ def metadata(db_name: str, jurisdiction: str | None = None, password: bool = Fal
         meta["plugins"] = {"datasette-auth-passwords": {
             f"{ACCOUNT}_password_hash": {"$env": PASSWORD_ENV}}}
     return meta
+
+
+def metadata_for(db_path: Path, password: bool = False) -> dict:
+    """The metadata for one database file (its tables decide what the search covers)."""
+    columns = db_columns(db_path)
+    return metadata(db_path.stem, password=password, tables=set(columns),
+                    why="method" in columns.get("findings", {"method"}))

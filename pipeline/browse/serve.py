@@ -26,7 +26,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from .metadata import PASSWORD_ENV
+from .metadata import PASSWORD_ENV, metadata_for
 
 LOGIN_PLUGIN = "auth_passwords"  # its entry-point name
 PASSWORD_FLAG = "--ce-password"
@@ -46,8 +46,6 @@ def remove_private_metadata() -> None:
 
 def private_metadata(db_path: Path, password: bool) -> Path:
     """This server's metadata in a file of its own, removed when the process ends."""
-    from . import metadata_for
-
     fd, name = tempfile.mkstemp(prefix=PREFIX, suffix=".json")
     path = Path(name)
     os.environ[METADATA_ENV] = str(path)
