@@ -479,12 +479,15 @@ def report(db_path, out_dir, numbers, name, date_from, date_to, languages, chann
 @click.option("--note", default=None, help="Why (kept with the verdict, at most 2000 characters).")
 @click.option("--list", "list_status", type=click.Choice(["unreviewed", "confirmed", "dismissed", "all"]),
               default=None, help="List findings with this review status instead.")
-def review(finding_ids, db_path, status, own_words, note, list_status):
+@click.option("--messages", is_flag=True,
+              help="The ids are text-message findings (the browser's message findings table).")
+def review(finding_ids, db_path, status, own_words, note, list_status, messages):
     """Mark findings confirmed or dismissed (ids as shown in the browser's findings table).
 
     Verdicts survive re-transcription and re-detection: they are kept apart from
     the findings and applied again to the rebuilt ones (same recording and rule,
-    start within 2 s).
+    start within 2 s).  With --messages, the same for text-message findings, whose
+    verdicts survive a re-scan of the export (same number, time, text and rule).
     """
     from .readonly import read_only_store
     from .store import Store, StoreError
@@ -503,7 +506,11 @@ def review(finding_ids, db_path, status, own_words, note, list_status):
         # --list only reads: the database is opened read-only (a foreign file is refused)
         store = read_only_store(db_path) if list_status is not None else Store(db_path)
         try:
-            if list_status is not None:
+            if messages:
+                n = _review_messages(store, list(finding_ids), status, note, own_words, list_status)
+                if n is None:
+                    return
+            elif list_status is not None:
                 where = "" if list_status == "all" else " where f.review_status = ?"
                 from .flagged import kind
                 from .report.build import labels
@@ -524,15 +531,35 @@ def review(finding_ids, db_path, status, own_words, note, list_status):
                     click.echo(f"{fid:>6}  {st:<10}  {cat:<14}  {file_name} @{at(start)}  "
                                f"[{why}: {rule}]  {quote}")
                 return
-            # No run lock: one short transaction, safe beside a running `watch`, and
-            # a recording committed later gets the verdict applied in its own write.
-            n = store.set_review(list(finding_ids), status, note, reviewed_by=_who(),
-                                 reason="own_words" if own_words else None)
+            else:
+                # No run lock: one short transaction, safe beside a running `watch`, and
+                # a recording committed later gets the verdict applied in its own write.
+                n = store.set_review(list(finding_ids), status, note, reviewed_by=_who(),
+                                     reason="own_words" if own_words else None)
         finally:
             store.close()
     except (ValueError, StoreError) as e:
         raise click.ClickException(str(e)) from e
-    click.echo(f"{n} finding(s) marked {status}")
+    click.echo(f"{n} {'message ' if messages else ''}finding(s) marked {status}")
+
+
+def _review_messages(store, ids: list[int], status, note, own_words, list_status) -> int | None:
+    """``review --messages``: list text-message findings, or give them a verdict."""
+    from . import message_reviews
+
+    if list_status is not None:
+        has = store.conn.execute("select 1 from sqlite_master where name = 'message_findings'"
+                                 ).fetchone()
+        where = "" if list_status == "all" else " where coalesce(review_status, 'unreviewed') = ?"
+        rows = store.conn.execute(
+            "select id, coalesce(review_status, 'unreviewed'), category, sent_at, phone_number,"
+            " quote, rule_id from message_findings" + where + " order by sent_at, id",
+            [] if list_status == "all" else [list_status]) if has else []
+        for fid, st, cat, sent, number, quote, rule in rows:
+            click.echo(f"{fid:>6}  {st:<10}  {cat:<14}  {sent or '?'} {number or '-'}  [{rule}]  {quote}")
+        return None
+    return message_reviews.set_review(store, ids, status, note, reviewed_by=_who(),
+                                      reason="own_words" if own_words else None)
 
 
 def _who() -> str:

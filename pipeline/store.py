@@ -23,7 +23,8 @@ Schema history (``PRAGMA user_version``):
    dismissed, with a note).  Findings are rebuilt on every re-run and
    re-detection, so verdicts live in their own table, keyed by what a finding
    is (recording, rule, time) rather than by its row id, and are applied again
-   to the rebuilt findings in the same transaction.
+   to the rebuilt findings in the same transaction.  Since issue 24 an append-only
+   history (the newest entry counts; older rows are each a history of one, as they are).
 4. ``finding_reviews.reviewed_by`` (who gave the verdict: an account, or the
    command line's user) and ``finding_reviews.reason`` (``own_words``: the
    borrower repeating a threat), so a verdict given in the browser says who
@@ -60,6 +61,7 @@ import sqlite_utils
 
 from . import migrations
 from .textnorm import search_index_text
+from .verdicts import REVIEW_TIME_TOLERANCE_S, pair_reviews, verdict_rows  # noqa: F401
 
 SCHEMA_VERSION = 6
 REVIEW_STATUSES = ("unreviewed", "confirmed", "dismissed")
@@ -68,10 +70,6 @@ REVIEW_STATUSES = ("unreviewed", "confirmed", "dismissed")
 REVIEW_REASONS = {"own_words": "These are my own words / 这是我说的"}
 # A note is a sentence or a paragraph; anything longer is a mistake or an attack.
 REVIEW_NOTE_MAX = 2000
-# A verdict still applies to a rebuilt finding of the same recording and rule
-# (or, after a rule was renamed, the same category) whose start moved by at
-# most this much (a re-transcription with another model shifts times a little).
-REVIEW_TIME_TOLERANCE_S = 2.0
 BUSY_TIMEOUT_MS = 30_000
 # Test-only: seconds to sleep inside the recording's write transaction, just
 # before COMMIT, so a test can kill the process at that exact point.
@@ -418,7 +416,8 @@ class Store:
                    expect: str | None = None) -> int:
         """Record a person's verdict on findings; returns how many findings it now covers.
 
-        ``unreviewed`` takes the verdict back.  The verdict is stored apart from
+        ``unreviewed`` takes the verdict back (as a new entry: the history is append-only,
+        the newest entry of a finding counts).  The verdict is stored apart from
         the finding row (which a re-run rebuilds), keyed by recording, rule and
         time, so it survives re-transcription and re-detection.  The command line
         and the browser both come here, so they agree.
@@ -455,16 +454,12 @@ class Store:
                     " reload the page to see the current verdict.")
             stamp = now()
             for _fid, sha, rule_id, category, start, end, quote, _st in rows:
-                # a new verdict on the same finding replaces the old one
-                c.execute("delete from finding_reviews where recording_id = ? and rule_id = ? and"
-                          " abs(coalesce(start, -1) - coalesce(?, -1)) < 0.01", [sha, rule_id, start])
-                if status != "unreviewed":
-                    c.execute(
-                        "insert into finding_reviews (recording_id, rule_id, category, start, end,"
-                        " quote, status, note, reviewed_at, reviewed_by, reason)"
-                        " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [sha, rule_id, category, start, end, quote, status, note, stamp,
-                         reviewed_by, reason])
+                # append-only: the newest verdict on a finding counts, a reset is one more
+                c.execute("insert into finding_reviews (recording_id, rule_id, category, start, end,"
+                          " quote, status, note, reviewed_at, reviewed_by, reason)"
+                          " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                          [sha, rule_id, category, start, end, quote, status, note, stamp,
+                           reviewed_by, reason])
             for sha in {r[1] for r in rows}:
                 self._apply_reviews(sha)
         return len(rows)
@@ -483,7 +478,7 @@ class Store:
         report prints the note and reviewer from it.  Pairing: ``verdict_rows``."""
         c = self.conn
         cur = c.execute("select * from finding_reviews where recording_id = ?"
-                        " order by reviewed_at desc", [sha])
+                        " order by reviewed_at desc, id desc", [sha])
         cols = [d[0] for d in cur.description]
         reviews = [dict(zip(cols, r, strict=True)) for r in cur.fetchall()]
         findings = c.execute("select id, rule_id, category, start from findings where recording_id = ?",
@@ -520,46 +515,6 @@ def clean_note(note: str | None) -> str | None:
     if len(note) > REVIEW_NOTE_MAX:
         raise ValueError(f"the note is {len(note)} characters long; at most {REVIEW_NOTE_MAX} are kept")
     return note or None
-
-
-def pair_reviews(reviews: list[tuple], findings: list[tuple]) -> dict[int, int]:
-    """Which stored verdict belongs to which finding of one recording: {finding id: review id}.
-
-    ``reviews``: (id, rule_id, category, start, ...) newest first; ``findings``:
-    (id, rule_id, category, start).  Each verdict goes to at most one finding and
-    each finding takes at most one verdict: pairs of the same rule (else the same
-    category) are matched closest start first, up to ``REVIEW_TIME_TOLERANCE_S``
-    apart.  A verdict whose finding is gone stays stored and matches again if the
-    finding comes back.  Pure (``verdict_rows`` takes it to the rows), so the
-    browser shows a finding's note and reviewer with the pairing the store applies.
-    """
-    pairs = []
-    for order, (rid, r_rule, r_cat, r_start, *_rest) in enumerate(reviews):
-        for fid, rule_id, category, start in findings:
-            gap = abs((r_start if r_start is not None else -1) - (start if start is not None else -1))
-            if gap <= REVIEW_TIME_TOLERANCE_S and (r_rule == rule_id or r_cat == category):
-                pairs.append(((r_rule != rule_id, round(gap, 3), order), rid, fid))
-    matched: dict[int, int] = {}
-    used: set[int] = set()
-    for _rank, rid, fid in sorted(pairs):
-        if rid not in used and fid not in matched:
-            used.add(rid)
-            matched[fid] = rid
-    return matched
-
-
-def verdict_rows(reviews: list[dict], findings: list[tuple]) -> dict[int, dict]:
-    """{finding id: the verdict row that applies to it} for one recording.
-
-    ``reviews``: its ``finding_reviews`` rows as dicts, newest first; ``findings``:
-    (id, rule_id, category, start).  The store (``Store.review_matches``) and the
-    browser's finding page (which reads through Datasette, not a ``Store``) both
-    come here, so what they show is what the store applied.
-    """
-    by_id = {r["id"]: r for r in reviews}
-    paired = pair_reviews([(r["id"], r["rule_id"], r["category"], r["start"]) for r in reviews],
-                          findings)
-    return {fid: by_id[rid] for fid, rid in paired.items()}
 
 
 def _test_pause_before_commit(sha: str) -> None:

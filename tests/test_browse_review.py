@@ -20,6 +20,7 @@ from datasette.app import Datasette
 from pipeline.browse import metadata, metadata_for, password_env
 from pipeline.browse.review import form_token
 from pipeline.cli import cli
+from tests.test_browse_door import login
 
 REVIEW = "/-/call-evidence/review/small"
 
@@ -69,7 +70,10 @@ def test_dismiss_with_a_note_from_the_finding_page(ds, small_db):
     page = get(ds, "/small/findings/1", cookies={**cookies, **dict(r.cookies)}).text
     assert 'data-status="dismissed"' in page and "Misheard: she said 老李" in page
     assert "this computer (browser, no login) / 本机浏览器（未登录）" in page
-    assert "#1: Dismissed / 已排除" in page  # the flash message after the redirect
+    # one sentence, one review: #2 and #3 are other rules on the same sentence (issue 24)
+    assert "#1, #2, #3: Dismissed / 已排除" in page  # the flash message after the redirect
+    assert dict(state(small_db)[1])[2] == dict(state(small_db)[1])[3] == "dismissed"
+    assert dict(state(small_db)[1])[4] == "unreviewed"  # another sentence
     # the lists show it at once, and it is no longer to review
     assert "ce-status-dismissed" in get(ds, "/small/findings_newest").text
     assert 1 not in [f["finding_id"] for f in get(ds, "/small/to_review.json?_shape=array").json()]
@@ -84,7 +88,8 @@ def test_own_words_then_reset(ds, small_db):
     page, cookies, fields = open_finding(ds, 2, cookies)
     assert "These are my own words / 这是我说的" in page.text and "2:unreviewed" in page.text
     assert post(ds, {**fields, "verdict": "2:unreviewed"}, cookies).status_code == 303
-    assert state(small_db)[0] == []
+    # kept, in order; one sentence (#1, #2, #3) is one review item (issue 24)
+    assert [r[7] for r in state(small_db)[0]] == ["dismissed"] * 3 + ["unreviewed"] * 3
     assert dict(state(small_db)[1])[2] == "unreviewed"
 
 
@@ -109,16 +114,23 @@ def test_every_findings_list_has_working_buttons(ds, small_db, path):
     sent = post(ds, {**hidden, f"token-{fid}": token, f"note-{fid}": "checked by listening",
                      "verdict": f"{fid}:confirmed"}, dict(r.cookies))
     assert sent.status_code == 303 and sent.headers["location"] == f"{path}#finding-{fid}"
-    assert sqlite3.connect(small_db).execute("select status, note from finding_reviews").fetchall() \
-        == [("confirmed", "checked by listening")]
+    c = sqlite3.connect(small_db)
+    sentence = c.execute("select count(*) from findings where segment_id = (select segment_id from"
+                         " findings where id = ?)", [fid]).fetchone()[0]
+    assert c.execute("select status, note from finding_reviews").fetchall() \
+        == [("confirmed", "checked by listening")] * sentence  # one sentence, one review
 
 
 def test_to_review_is_worst_first_and_counted_on_the_overview(ds):
     rows = get(ds, "/small/to_review.json?_shape=array").json()
-    assert [r["severity"] for r in rows] == ["critical"] * 2 + ["high"] * 4 + ["low"]
+    # one item per sentence, its most serious finding first (#5, #6 critical and #7 low share
+    # a sentence; #1, #2, #3 another)
+    assert [r["severity"] for r in rows] == ["critical", "high", "high"]
+    assert [r["finding_ids"] for r in rows] == ["5,6,7", "1,2,3", "4"]
     assert "7 findings to review" in re.sub(r"<[^>]+>", "", get(ds, "/-/call-evidence/overview/small").text)
     page = get(ds, "/small/to_review").text
-    assert page.count("<audio controls") == 7 and page.count('value="1:dismissed"') == 1
+    assert page.count("<audio controls") == 3 and page.count('value="1:dismissed"') == 1
+    assert "ce-also" in page  # the sentence's other categories, listed with it
 
 
 def test_a_note_with_markup_is_kept_as_text_and_shown_escaped(ds, small_db):
@@ -210,9 +222,8 @@ def test_under_password_only_the_logged_in_caseworker_reviews(small_db, monkeypa
     token = form_token(ds, 1, "unreviewed")
     anon = post(ds, {"verdict": "1:dismissed", "token": token, "csrftoken": "x"}, {"ds_csrftoken": "x"})
     assert anon.status_code == 403
-    login = asyncio.run(ds.client.post("/-/login", data={"username": "caseworker",
-                                                         "password": "correct horse"}))
-    _, cookies, fields = open_finding(ds, 1, dict(login.cookies))
+    good = login(ds, "correct horse")
+    _, cookies, fields = open_finding(ds, 1, {"ds_actor": good.cookies["ds_actor"]})
     assert post(ds, {**fields, "verdict": "1:dismissed"}, cookies).status_code == 303
     assert sqlite3.connect(small_db).execute("select reviewed_by from finding_reviews").fetchone() == (
         "browser:caseworker",)
@@ -249,7 +260,8 @@ def test_a_verdict_survives_redetection(ds, small_db):
     assert c.execute("select min(id) from findings").fetchone()[0] > 7
     assert c.execute("select start, review_status from findings where rule_id = 'ZH_THIRD_PARTY_DISCLOSE'"
                      " order by start").fetchall() == [(7.0, "dismissed"), (9.25, "unreviewed")]
-    assert c.execute("select count(*) from findings where review_status = 'dismissed'").fetchone() == (1,)
+    # #1 and #3 share #2's sentence, so the one verdict covers them (and nothing more)
+    assert c.execute("select count(*) from findings where review_status = 'dismissed'").fetchone() == (3,)
 
 
 WRITER = textwrap.dedent("""
@@ -271,7 +283,7 @@ def test_a_review_succeeds_while_a_writer_holds_the_database(ds, small_db):
     waits for the lock (WAL: pages keep reading meanwhile) and is saved, and the writer
     is not disturbed."""
     _, cookies, fields = open_finding(ds, 1)
-    _, cookies2, fields2 = open_finding(ds, 2, cookies)
+    _, cookies2, fields2 = open_finding(ds, 4, cookies)  # another sentence
     writer = subprocess.Popen([sys.executable, "-c", WRITER, str(small_db), "4", "1.5"],
                               stdout=subprocess.PIPE, text=True)
     try:
@@ -283,7 +295,7 @@ def test_a_review_succeeds_while_a_writer_holds_the_database(ds, small_db):
         waited = time.monotonic() - t0
         assert r.status_code == 303, r.text[:300]
         assert writer.stdout.readline().startswith("holding 1")
-        r2 = post(ds, {**fields2, "verdict": "2:confirmed"}, cookies2)
+        r2 = post(ds, {**fields2, "verdict": "4:confirmed"}, cookies2)
         assert r2.status_code == 303, r2.text[:300]
         rest = writer.communicate(timeout=60)[0]
     finally:
@@ -292,5 +304,5 @@ def test_a_review_succeeds_while_a_writer_holds_the_database(ds, small_db):
     assert read_s < 1.0 and waited > 0.5  # the page did not wait; the verdict waited for the lock
     c = sqlite3.connect(small_db)
     assert c.execute("select status from finding_reviews order by id").fetchall() == [
-        ("dismissed",), ("confirmed",)]
+        ("dismissed",)] * 3 + [("confirmed",)]
     assert c.execute("select note from recordings where id = ?", ["a" * 64]).fetchone() == ("pass 3",)

@@ -150,7 +150,7 @@ def test_finding_list_click_through_and_play_the_whole_sentence(page, server, e2
     page.wait_for_url(re.compile(rf"/{db}/findings/{finding_id}$"))
     assert page.locator(".ce-status").first.inner_text() == "To review / 待核查"
     why = page.locator(".ce-why-box").inner_text()
-    assert "Why flagged / 标记原因" in why and ("Rule " in why or "No rule matched" in why)
+    assert "Why flagged / 标记原因" in why and ("A rule " in why or "No rule matched" in why)
     for label in ("Confirm / 确认", "Dismiss / 排除", "These are my own words / 这是我说的"):
         assert page.get_by_role("button", name=label).count() == 1
     audio = page.locator("audio").first
@@ -261,7 +261,11 @@ def test_review_in_the_browser_reaches_the_report_and_survives_reruns(
     assert statuses == {target: "dismissed", other: "confirmed"}
     verdicts = _verdicts(review_db)
     assert (*rule, "dismissed", note, "local-browser") in verdicts
-    assert len(verdicts) == 2 and ("confirmed", "Checked by listening") in [v[2:4] for v in verdicts]
+    with sqlite3.connect(review_db) as c:  # one sentence, one review: its other rules too
+        covered = c.execute("select count(*) from findings where segment_id in (select segment_id"
+                            " from findings where id in (?, ?))", [target, other]).fetchone()[0]
+    assert len(verdicts) == covered and ("confirmed", "Checked by listening") in [
+        v[2:4] for v in verdicts]
 
     # the next report: the dismissed finding is left out, the confirmed one says so
     result = build_report(review_db, tmp_path / "reports", Scope(),
@@ -274,7 +278,10 @@ def test_review_in_the_browser_reaches_the_report_and_survives_reruns(
     assert row and "confirmed" in row.group(0) and "Checked by listening" in row.group(0)
     assert "by this computer (browser, no login)" in row.group(0)
     manifest = json.loads((result.folder / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["report_settings"]["dismissed_left_out"] == 1
+    with sqlite3.connect(review_db) as c:  # the target and the other rules on its sentence
+        dismissed = c.execute("select count(*) from findings where review_status = 'dismissed'"
+                              ).fetchone()[0]
+    assert dismissed >= 1 and manifest["report_settings"]["dismissed_left_out"] == dismissed
 
     # re-detection and re-transcription rebuild the findings (new ids): the verdicts stay
     def kept() -> set:
@@ -283,7 +290,7 @@ def test_review_in_the_browser_reaches_the_report_and_survives_reruns(
                                  " where review_status != 'unreviewed'"))
 
     before = kept()
-    assert len(before) == 2
+    assert len(before) >= 2
     redetect(review_db)
     assert kept() == before
     with sqlite3.connect(review_db) as c:  # as if that recording's last run was interrupted
@@ -292,7 +299,7 @@ def test_review_in_the_browser_reaches_the_report_and_survives_reruns(
         e2e.folder, review_db, progress=False)
     assert summary.processed >= 1
     assert kept() == before
-    assert len(_verdicts(review_db)) == 2
+    assert len(_verdicts(review_db)) == covered
 
 
 def test_chinese_search_finds_text_messages_in_the_browser(browser, review_db, tmp_path, shots):
@@ -369,7 +376,7 @@ def test_reviews_succeed_while_watch_is_processing(browser, review_db, tmp_path)
     assert ("confirmed", "reviewed while watch was running") in [v[2:4] for v in _verdicts(review_db)]
 
 
-def test_password_protects_every_page_and_the_login_opens_them(browser, e2e, tmp_path):
+def test_password_protects_every_page_and_the_login_opens_them(browser, e2e, tmp_path, shots):
     rid = sqlite3.connect(e2e.db).execute("select id from recordings where status = 'done' limit 1"
                                           ).fetchone()[0]
     db = e2e.db.stem
@@ -381,17 +388,36 @@ def test_password_protects_every_page_and_the_login_opens_them(browser, e2e, tmp
                 urllib.request.urlopen(url + path, timeout=30)
             assert e.value.code == 403, path
         pg = browser.new_page(viewport=VIEWPORT)
-        pg.goto(f"{url}/-/login")
+        pg.goto(f"{url}/")  # no login: the bilingual login page, not "Forbidden"
+        assert "Log in / 登录" in pg.locator("body").inner_text()
+        pg.screenshot(path=str(shots / "login.png"))
         pg.fill("input[name=username]", "caseworker")
         pg.fill("input[name=password]", "wrong")
-        pg.locator("form input[type=submit]").click()
+        pg.locator("form.ce-login button").click()
+        assert "用户名或密码错误" in pg.locator(".ce-error").inner_text()  # waits for the answer
         assert pg.request.get(url + paths[0]).status == 403
         pg.fill("input[name=username]", "caseworker")
         pg.fill("input[name=password]", "a long passphrase")
-        pg.locator("form input[type=submit]").click()
-        pg.wait_for_load_state()
+        pg.locator("form.ce-login button").click()
+        pg.wait_for_url(f"**/-/call-evidence/overview/{db}")  # lands on the overview
         for path in paths:
             assert pg.request.get(url + path).status == 200, path
         pg.goto(url + paths[0])
         assert "Overview / 概览" in pg.locator("h1").inner_text()
         pg.close()
+
+
+def test_a_recording_page_reads_plainly(page, server, e2e, shots):
+    """The call's own page: file, number, time, length, the whole call and its findings in
+    both languages; no hash as its title (issue 24)."""
+    db = e2e.db.stem
+    rid = sqlite3.connect(e2e.db).execute(
+        "select r.id from recordings r join findings f on f.recording_id = r.id"
+        " group by r.id order by count(*) desc limit 1").fetchone()[0]
+    page.goto(f"{server}/{db}/recordings/{rid}")
+    assert rid not in page.locator("h1").inner_text() and "Call / 通话" in page.title()
+    facts = page.locator("dl.ce-facts").inner_text()
+    assert "File / 文件" in facts and "Length / 时长" in facts
+    assert page.locator(".ce-whole-call audio").count() == 1
+    assert page.locator("table.ce-call-findings tr").count() >= 2
+    page.screenshot(path=str(shots / "recording.png"), full_page=True)

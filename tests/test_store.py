@@ -143,8 +143,9 @@ def test_review_reset_and_bad_input(tmp_path):
     s.save_recording(_rec(), _segments(), _two_findings(), None)
     fid = s.conn.execute("select min(id) from findings").fetchone()[0]
     s.set_review([fid], "dismissed")
-    s.set_review([fid], "unreviewed")
-    assert s.conn.execute("select count(*) from finding_reviews").fetchone()[0] == 0
+    s.set_review([fid], "unreviewed")  # a reset is one more entry of the history
+    assert s.conn.execute("select status from finding_reviews order by id").fetchall() == [
+        ("dismissed",), ("unreviewed",)]
     assert s.conn.execute("select review_status from findings where id = ?", [fid]).fetchone()[0] == (
         "unreviewed")
     with pytest.raises(ValueError, match="no finding with id 999"):
@@ -220,3 +221,28 @@ def test_schema_6_migrates_numbers_and_adds_who_and_which_way(tmp_path):
     again = Store(db)  # opening twice changes nothing
     assert again.conn.execute("select phone_number, number_as_written from recordings where id = 'a'"
                               ).fetchone() == ("+8613900002222", "008613900002222")
+
+
+def test_verdicts_are_an_append_only_history_whose_newest_entry_counts(tmp_path):
+    """Every verdict and every reset is kept (issue 24); the newest counts, also after a
+    re-run rebuilds the findings, and an older entry never spills to a neighbour."""
+    s = Store(tmp_path / "e.db")
+    s.save_recording(_rec(), _segments(), _two_findings(), None)
+    ids = dict(s.conn.execute("select category, id from findings"))
+    steps = [("dismissed", "first listen"), ("confirmed", "second listen"), ("unreviewed", None),
+             ("confirmed", "third listen")]
+    for status, note in steps:
+        s.set_review([ids["insult"]], status, note)
+        assert s.conn.execute("select review_status from findings where id = ?",
+                              [ids["insult"]]).fetchone()[0] == status
+    history = s.conn.execute("select status, note from finding_reviews order by id").fetchall()
+    assert history == steps
+    s.save_recording(_rec(), _segments(), _two_findings(), None)  # a re-run: new ids
+    status = dict(s.conn.execute("select category, review_status from findings"))
+    assert status == {"insult": "confirmed", "third_party": "unreviewed"}
+    fid = s.conn.execute("select id from findings where category = 'insult'").fetchone()[0]
+    assert s.review_matches("a" * 64)[1][fid]["note"] == "third listen"
+    s.set_review([fid], "unreviewed")
+    s.replace_findings("a" * 64, _two_findings(), None)
+    assert {r[0] for r in s.conn.execute("select review_status from findings")} == {"unreviewed"}
+    assert s.conn.execute("select count(*) from finding_reviews").fetchone()[0] == 5

@@ -6,12 +6,10 @@
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
-from .. import models
-from .metadata import ACCOUNT, PASSWORD_ENV, db_columns, metadata
+from .metadata import ACCOUNT, PASSWORD_ENV, metadata, metadata_for
 
 # Datasette loads this package through the ``datasette`` entry point; the hook
 # implementations live in ``plugin`` and are re-exported here so that Datasette
@@ -23,22 +21,8 @@ from .plugin import (  # noqa: F401
     prepare_connection,
     register_routes,
     render_cell,
+    startup,
 )
-
-
-def metadata_for(db_path: Path, password: bool = False) -> dict:
-    """The metadata for one database file (its tables decide what the search covers)."""
-    columns = db_columns(db_path)
-    return metadata(db_path.stem, password=password, tables=set(columns),
-                    why="method" in columns.get("findings", {"method"}))
-
-
-def write_metadata(db_path: Path, password: bool = False) -> Path:
-    """Metadata is keyed by database name (the file's stem), so it is written per file."""
-    out = models.cache_root() / "browse" / f"{db_path.stem}-metadata.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(metadata_for(db_path, password=password), ensure_ascii=False, indent=2))
-    return out
 
 
 def server_url(host: str, port: int) -> str:
@@ -61,17 +45,17 @@ def serve_command(db_path: Path, host: str = "127.0.0.1", port: int = 8001,
     ``mode=ro`` for queries, we define no writable queries, downloads of the
     whole database file are off, and the plugin refuses every write but a
     review verdict (``auth.refuses_write``).  It runs through ``browse.serve``,
-    which leaves the login plugin out when there is no password (no "Log in"
-    menu without accounts)."""
+    which gives the server its own private metadata (``serve.private_metadata``)
+    and its own login (``door.py``), never a file another server could rewrite."""
     args = [sys.executable, "-m", "pipeline.browse.serve", "serve", str(db_path),
             "--host", host, "--port", str(port),
-            "--metadata", str(write_metadata(db_path, password=password)),
             "--setting", "sql_time_limit_ms", "5000",
             "--setting", "allow_download", "off"]
+    if password:  # serve.py builds this server's own metadata, with the login
+        args.append("--ce-password")
     if open_browser:
         args.append("--open")
     return args
 
 
-__all__ = ["ACCOUNT", "metadata", "metadata_for", "password_env", "serve_command", "server_url",
-           "write_metadata"]
+__all__ = ["ACCOUNT", "metadata", "metadata_for", "password_env", "serve_command", "server_url"]

@@ -17,22 +17,25 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable
 
+import asgi_csrf
 from datasette.utils.asgi import Response
 from markupsafe import Markup
 
+from . import door
 from .metadata import BASE
 
 READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # Requests that may change something: logging in and out, and a review verdict.
 WRITE_PATHS = re.compile(rf"^(/-/login|/-/logout|{re.escape(BASE)}/review/[^/]+)$")
 
+_CSRF_MESSAGES = {*asgi_csrf.error_messages.values(), "CSRF validation failed"}
+
 Handler = Callable[..., Awaitable[Response]]
 
 
 def password_mode(datasette) -> bool:
     """True when the index was started with ``--password`` (every page needs the login)."""
-    return datasette.metadata("allow") is not None or bool(
-        datasette.plugin_config("datasette-auth-passwords"))
+    return door.password_mode(datasette)
 
 
 async def may_view(datasette, request, database: str | None = None) -> bool:
@@ -83,3 +86,56 @@ async def send_read_only(send) -> None:
         "This evidence index is read-only. Review verdicts are given with the buttons on a "
         "finding's page. / 证据索引为只读；核查结论请在疑似违规页面上用按钮提交。",
         status=405, headers={"allow": "GET, HEAD"}).asgi_send(send)
+
+
+def friendly_csrf(send):
+    """``send``, but a CSRF refusal of asgi-csrf (English, terse) becomes the bilingual page
+    that says nothing was changed and what to do."""
+    held: list[dict] = []
+
+    async def wrapped(message):
+        if message["type"] == "http.response.start" and message.get("status") == 403 \
+                and len(message.get("headers", [])) == 1:
+            held.append(message)
+            return
+        if held and message["type"] == "http.response.body":
+            start = held.pop()
+            if message.get("body", b"").decode("utf-8", "replace") in _CSRF_MESSAGES:
+                await door.csrf_page().asgi_send(send)
+                return
+            await send(start)
+        await send(message)
+
+    return wrapped
+
+
+_LOCK_EMOJI = " 🔒".encode()
+
+
+def drawn_lock(send):
+    """``send``, but an HTML page's 🔒 (Datasette's own pages mark private ones with it)
+    becomes ``cells.LOCK``, a drawn lock that needs no emoji font."""
+    from .cells import LOCK
+
+    state: dict = {"start": None, "body": b""}
+
+    async def wrapped(message):
+        if message["type"] == "http.response.start":
+            ctype = dict(message.get("headers", [])).get(b"content-type", b"")
+            if ctype.startswith(b"text/html"):
+                state["start"] = message
+                return
+        elif message["type"] == "http.response.body" and state["start"] is not None:
+            state["body"] += message.get("body", b"")
+            if message.get("more_body"):
+                return
+            body = state["body"].replace(_LOCK_EMOJI, b" " + str(LOCK).encode())
+            headers = [(k, v) for k, v in state["start"].get("headers", [])
+                       if k.lower() != b"content-length"]
+            headers.append((b"content-length", str(len(body)).encode()))
+            await send({**state["start"], "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await send(message)
+
+    return wrapped

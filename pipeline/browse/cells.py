@@ -22,6 +22,13 @@ from .metadata import BASE
 
 MAX_CITATIONS_SHOWN = 3
 REVIEW_FORM_ID = "ce-review-form"
+# Datasette marks pages only the logged-in account sees with 🔒, an empty box where no emoji
+# font is installed (most Linux desktops): a drawn lock with its words instead.
+LOCK = Markup('<svg class="ce-lock" width="12" height="14" viewBox="0 0 12 14" role="img" '
+              'aria-label="private / 仅限登录用户"><title>private / 仅限登录用户</title>'
+              '<rect x="1" y="6" width="10" height="8" rx="1.5" fill="currentColor"/>'
+              '<path d="M3.5 6V4a2.5 2.5 0 0 1 5 0v2" fill="none" stroke="currentColor" '
+              'stroke-width="1.6"/></svg>')
 ACTIONS = ("confirmed", "dismissed", "own_words", "unreviewed")
 _SHA = re.compile(r"[0-9a-f]{64}")
 
@@ -182,14 +189,17 @@ def call_html(db: str, recording_id: str | None, call_time: str | None, number: 
 
 
 # ---------------------------------------------------------------- review
-def review_html(finding_id: int, status: str | None, token: str, note: str | None = None) -> Markup:
+def review_html(finding_id: int | str, status: str | None, token: str,
+                note: str | None = None) -> Markup:
     """Status, an optional note and the buttons, for one row of a list (two lines high).
 
     The inputs belong to the page's one review form (``form=`` attribute), which
     carries the CSRF token; ``token`` is the signed, single-use form token.
+    ``finding_id``: a call finding's id, or ``m<id>`` for a text message's.
     """
     status = status or "unreviewed"
-    fid = int(finding_id)
+    fid = finding_id if isinstance(finding_id, str) and re.fullmatch(r"m\d+", finding_id) \
+        else int(finding_id)
     head = Markup('<div class="ce-review" id="finding-{fid}"><div class="ce-review-head">'
                   '<span class="ce-status ce-status-{s}">{label}</span>').format(
         fid=fid, s=status, label=labels.status(status))

@@ -122,10 +122,15 @@ def reviewer(stored: str | None) -> str:
     return _both(lambda lang: reviewers.describe(stored, {k: v[lang] for k, v in words.items()}))
 
 
-def why(w: Why, category_code: str, pattern: bool | str = True) -> tuple[str, str]:
-    """Why a finding was flagged, in English and in Chinese (``flagged.Why.sentence``)."""
+def why(w: Why, category_code: str, pattern: bool | str = True,
+        plain: bool = False) -> tuple[str, str]:
+    """Why a finding was flagged, in English and in Chinese (``flagged.Why.sentence``);
+    ``plain``: without the rule's id and pattern (the main pages; experts see them)."""
     t = _doc()["why"]
     en, zh = category_en_zh(category_code)
+    if plain:
+        return (w.sentence({**t["en"], **t["en"]["plain"]}, en, False),
+                w.sentence({**t["zh"], **t["zh"]["plain"]}, zh, False))
     return (w.sentence(t["en"], en, pattern), w.sentence(t["zh"], zh, pattern))
 
 

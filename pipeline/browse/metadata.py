@@ -34,10 +34,16 @@ def _hour(hhmm: str) -> int:
 # The columns of every findings list: what a row shows, then what its cells need
 # (the sentence's span, the call's number...), kept for JSON and CSV and hidden on the page.
 # ``start``/``end`` are the sentence's (one sentence has one time everywhere);
-# ``words_start``/``words_end`` are the matched words'.
+# ``words_start``/``words_end`` are the matched words'.  ``jurisdiction``, ``citations`` (its
+# verified ones, as labels), ``verdict``, ``review_note``, ``reviewer`` and ``reviewed_at``
+# are for the CSV and JSON (pipeline/browse/export.py): the page's story, with the review.
 _FINDING_COLS = """f.id as finding_id, r.call_time, f.category, f.quote,
   coalesce(s.start, f.start) as start, coalesce(f.review_status, 'unreviewed') as review_status,
-  f.severity, r.phone_number, r.file_name, f.citations, f.matched_text, f.speaker,
+  f.severity, ce_law(f.recording_id) as jurisdiction,
+  ce_cited(f.citations, f.recording_id) as citations, ce_review(f.id, 'verdict') as verdict,
+  ce_review(f.id, 'note') as review_note, ce_review(f.id, 'reviewer') as reviewer,
+  ce_review(f.id, 'reviewed_at') as reviewed_at, r.phone_number, r.file_name,
+  f.citations as citations_stored, f.matched_text, f.speaker,
   coalesce(s."end", f."end") as "end", f.start as words_start, f."end" as words_end,
   f.confidence, f.rule_id, f.segment_id, f.recording_id, {why}"""
 # Why each finding was flagged (schema 5): the row's badge and its tooltip need these; a
@@ -69,7 +75,7 @@ def queries(rules: dict, tables: set[str] | frozenset = frozenset(), why: bool =
         messages = """
 union all
 select 'message', ce_highlight(m.text, :q), null, m.sent_at, m.phone_number, m.source, null, null,
-  null, null
+  null, null, null
 from messages_fts join messages m on m.id = messages_fts.rowid
 where messages_fts match ce_fts_query(:q)"""
     return {
@@ -84,14 +90,22 @@ limit 1000""",
         },
         "to_review": {
             "title": "To review / 待核查",
-            "description": "Findings nobody has confirmed or dismissed yet, the most serious first. "
+            "description": "Findings nobody has confirmed or dismissed yet, the most serious first, "
+                           "one row per sentence (its other rules listed with it; one verdict "
+                           "covers them all). "
                            "Listen, then Confirm / 确认 or Dismiss / 排除 (“These are my own words / "
                            "这是我说的” when it was you speaking). Dismissed findings are left out of "
-                           "reports; verdicts survive re-runs. / 尚未核查的疑似违规，最严重的在前。",
-            "sql": f"""select {cols}
+                           "reports; verdicts survive re-runs. / 尚未核查的疑似违规，最严重的在前；"
+                           "每句一行，同一句的多条规则一并核查。",
+            # One sentence is one item however many rules hit it (issue 24): the row is its
+            # most serious finding (SQLite takes bare columns from the min() row), its
+            # categories listed together; a verdict on it covers every finding of the sentence.
+            "sql": f"""select {cols}, group_concat(distinct f.category) as categories,
+  group_concat(f.id) as finding_ids, min({severity_rank} * 1000000000 + f.id) as ce_rank
 {_FINDING_FROM}
 where coalesce(f.review_status, 'unreviewed') = 'unreviewed'
-order by {severity_rank}, coalesce(f.confidence, 1) desc, {_UNDATED_LAST}, r.call_time, start
+group by f.recording_id, coalesce(f.segment_id, -f.id)
+order by min({severity_rank}), coalesce(f.confidence, 1) desc, {_UNDATED_LAST}, r.call_time, start
 limit 1000""",
             "ce_show": FINDING_SHOW,
         },
@@ -174,6 +188,21 @@ where r.status = 'done'
 group by {_NUMBER}
 order by {_NUMBER} = '', serious_findings desc, findings desc, calls desc""",
         },
+        "review_history": {
+            "title": "Review history / 核查记录",
+            "description": "Every verdict ever given, newest first: a Reset is an entry too, and "
+                           "the newest entry of a finding is the one that counts. "
+                           "/ 全部核查记录（最新在前）；重置也是一条记录，以最新一条为准。",
+            "sql": """select ce_review_finding(v.id) as finding_id, v.reviewed_at,
+  case when v.reason = 'own_words' then 'own_words' else v.status end as verdict, v.note,
+  v.reviewed_by, v.category, v.quote, r.call_time, r.phone_number, r.file_name,
+  v.recording_id, v.rule_id, v.id as review_id
+from finding_reviews v join recordings r on r.id = v.recording_id
+order by v.reviewed_at desc, v.id desc
+limit 2000""",
+            "ce_show": ["finding_id", "reviewed_at", "verdict", "note", "reviewed_by", "category",
+                        "quote", "call_time"],
+        },
         "segment_context": {
             "title": "A moment in context / 上下文",
             "description": "The transcript around one sentence (four before, four after). "
@@ -191,12 +220,14 @@ order by s.idx""",
                            "call transcripts, text messages, phone numbers and file names. "
                            "/ 搜索通话转写、短信、号码和文件名。",
             "sql": f"""select 'transcript' as kind, ce_highlight(s.text, :q) as snippet, s.start,
-  {_CALL_COLS}, s.speaker, s."end", s.id as segment_id, s.recording_id
+  {_CALL_COLS}, s.speaker, s."end", s.id as segment_id, s.recording_id,
+  (select min(f.id) from findings f where f.segment_id = s.id) as hit_finding
 from segments_fts join segments s on s.id = segments_fts.rowid
 join recordings r on r.id = s.recording_id
 where segments_fts match ce_fts_query(:q){messages}
 union all
-select 'recording', ce_highlight(r.file_name, :q), null, {_CALL_COLS}, null, null, null, r.id
+select 'recording', ce_highlight(r.file_name, :q), null, {_CALL_COLS}, null, null, null, r.id,
+  null
 from recordings r
 where length(trim(:q)) > 0 and (r.phone_number like '%' || trim(:q) || '%'
   or r.file_name like '%' || trim(:q) || '%')
@@ -249,6 +280,7 @@ def metadata(db_name: str, jurisdiction: str | None = None, password: bool = Fal
             (f"{q}/search", "Search / 搜索"),
             (f"{q}/to_review", "To review / 待核查"),
             (f"{q}/findings_newest", "All findings / 全部疑似违规"),
+            (f"{q}/review_history", "Review history / 核查记录"),
             (f"{q}/messages", "Messages / 短信"),
             (f"{q}/worst_numbers", "Worst numbers / 问题号码"),
             (f"{q}/night_calls", "Night calls / 夜间来电"),
@@ -339,3 +371,10 @@ def metadata(db_name: str, jurisdiction: str | None = None, password: bool = Fal
         meta["plugins"] = {"datasette-auth-passwords": {
             f"{ACCOUNT}_password_hash": {"$env": PASSWORD_ENV}}}
     return meta
+
+
+def metadata_for(db_path: Path, password: bool = False) -> dict:
+    """The metadata for one database file (its tables decide what the search covers)."""
+    columns = db_columns(db_path)
+    return metadata(db_path.stem, password=password, tables=set(columns),
+                    why="method" in columns.get("findings", {"method"}))

@@ -50,10 +50,14 @@ async def overview_context(db, name: str) -> dict:
         totals["by_meaning"] = (await rows(
             "select count(*) as n from findings where method = 'meaning'"))[0]["n"]
     totals["messages"] = totals["message_findings"] = totals["patterns"] = 0
+    totals["messages_unreviewed"] = 0
     parts = ["select category, 'calls' as source, severity from findings"]
     if "message_findings" in tables:
         parts.append("select category, 'messages', severity from message_findings")
         totals["message_findings"] = (await rows("select count(*) as n from message_findings"))[0]["n"]
+        totals["messages_unreviewed"] = (await rows(
+            "select count(*) as n from message_findings"
+            " where coalesce(review_status, 'unreviewed') = 'unreviewed'"))[0]["n"]
     if "messages" in tables:
         totals["messages"] = (await rows("select count(*) as n from messages"))[0]["n"]
     if "pattern_findings" in tables:

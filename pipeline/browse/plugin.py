@@ -31,8 +31,9 @@ from ..calls.numbers import canonical
 from ..flagged import Why, meaning_ran
 from ..store import verdict_rows
 from ..textnorm import fold, search_index_text, search_query
-from . import auth, cells, labels, lookup
+from . import auth, cells, door, export, labels, lookup, serve
 from .metadata import BASE
+from .recording import recording_context
 from .review import form_token
 from .routes import ROUTES
 
@@ -69,7 +70,8 @@ def highlight(text: str | None, query: str | None) -> str | None:
 
 
 @hookimpl(trylast=True)
-def prepare_connection(conn):
+def prepare_connection(conn, database, datasette):
+    export.register(conn, export.database_path(datasette, database))
     conn.create_function("ce_fts_query", 1, lambda q: search_query(q or ""), deterministic=True)
     conn.create_function("ce_index_text", 1, lambda t: search_index_text(t or ""), deterministic=True)
     conn.create_function("ce_highlight", 2, highlight, deterministic=True)
@@ -120,13 +122,17 @@ def render_cell(row, value, column, table, database, datasette):
                 if "words_start" in keys else None
             return cells.player(rid, float(value), end, words)
     if column == "snippet" and isinstance(value, str):
-        return Markup(str(escape(value)).replace(MARK_OPEN, "<mark>").replace(MARK_CLOSE, "</mark>"))
+        text = Markup(str(escape(value)).replace(MARK_OPEN, "<mark>").replace(MARK_CLOSE, "</mark>"))
+        return _search_hit_link(row, keys, db, text)
     if column == "kind" and table is None and "snippet" in keys:
         return Markup("{v}").format(v=labels.word(str(value)))
     if column == "duration" and table == "recordings" and "id" in keys and value is not None:
         rid = _get(row, "id")
         if cells.is_sha(rid):  # the whole call, to listen through
             return cells.whole_call_player(rid, float(value))
+    if column == "review_status" and table == "message_findings" and "id" in keys:
+        key = f"m{int(_get(row, 'id'))}"  # a text message's finding, reviewed like a call's
+        return cells.review_html(key, value, form_token(datasette, key, value))
     if column == "review_status" and finding_row:
         fid = _get(row, "finding_id" if table is None else "id")
         if fid is not None:
@@ -136,6 +142,11 @@ def render_cell(row, value, column, table, database, datasette):
                                _get(row, "file_name"))
     if column == "phone_number" and table != "findings":
         return cells.number_html(db, value)
+    if column in ("reviewed_at", "processed_at", "started_at", "finished_at", "imported_at"):
+        return Markup("{v}").format(v=export.local_time(value) or "—")  # stored in UTC
+    if column == "verdict" and table is None and "review_id" in keys and value:
+        return Markup("{v}").format(v=labels.button("own_words") if value == "own_words"
+                                    else labels.status(str(value)))
     if column in ("call_time", "first_call", "last_call", "sent_at") and table is None:
         return Markup("{v}").format(v=cells.when(value))
     if column == "method" and "rule_id" in keys and (finding_row or table == "message_findings"):
@@ -168,6 +179,26 @@ def render_cell(row, value, column, table, database, datasette):
     return None
 
 
+def _search_hit_link(row, keys: set, db: str, text: Markup) -> Markup:
+    """A search hit, linked to where it is: its finding, else the moment in the call (the
+    sentence in its context, with players), else the recording."""
+    finding, segment = _get(row, "hit_finding"), _get(row, "segment_id")
+    if "hit_finding" not in keys:
+        return text
+    if finding is not None:
+        href = Markup("/{db}/findings/{f}").format(db=quote(db), f=int(finding))
+        title = labels.word("open_finding")
+    elif segment is not None:
+        href = Markup("/{db}/segment_context?segment_id={s}").format(db=quote(db), s=int(segment))
+        title = labels.word("open_moment")
+    elif cells.is_sha(_get(row, "recording_id")):
+        href = Markup("/{db}/recordings/{r}").format(db=quote(db), r=_get(row, "recording_id"))
+        title = labels.word("open_call")
+    else:
+        return text
+    return Markup('<a class="ce-hit" href="{h}" title="{t}">{x}</a>').format(h=href, t=title, x=text)
+
+
 def _why(row, detection: str | None = None) -> Why:
     return Why(_get(row, "method"), str(_get(row, "rule_id") or ""), _get(row, "matched_text"),
                _get(row, "pattern"), _float(_get(row, "score")), _get(row, "note"),
@@ -197,6 +228,7 @@ async def _row_law(row, table: str | None, db: str, datasette) -> lookup.CallLaw
 
 
 async def _citations_cell(row, value, table, db, datasette):
+    value = _get(row, "citations_stored", value)  # a canned query's citations are labels
     law = await _row_law(row, table, db, datasette)
     if law is None:
         return None
@@ -206,9 +238,17 @@ async def _citations_cell(row, value, table, db, datasette):
 
 async def _finding_category_cell(row, value: str, db: str, datasette):
     law = await _row_law(row, None, db, datasette)
-    shown = law.shown(_get(row, "citations")) if law is not None else None
-    return cells.category_html(value, _get(row, "severity"), shown,
-                               law.jurisdiction if law is not None else None)
+    # a canned query's ``citations`` is already the labels for export; the stored JSON is
+    # ``citations_stored`` there (export.py), ``citations`` in the findings table
+    shown = law.shown(_get(row, "citations_stored", _get(row, "citations"))) \
+        if law is not None else None
+    out = cells.category_html(value, _get(row, "severity"), shown,
+                              law.jurisdiction if law is not None else None)
+    others = [c for c in str(_get(row, "categories") or "").split(",") if c and c != value]
+    if others:  # one sentence, several rules: one review item with its categories together
+        out += Markup('<span class="ce-also">+ ') + Markup(" · ").join(
+            cells.category_html(c) for c in others) + Markup("</span>")
+    return out
 
 
 async def _findings_table_cell(row, value, column, db, datasette):
@@ -243,10 +283,22 @@ async def finding_context(datasette, db_name: str, finding_id: int) -> dict | No
     f = dict(row)
     rid, status = f["recording_id"], f.get("review_status") or "unreviewed"
     reviews = [dict(r) for r in await db.execute(
-        "select * from finding_reviews where recording_id = ? order by reviewed_at desc", [rid])]
+        "select * from finding_reviews where recording_id = ? order by reviewed_at desc, id desc",
+        [rid])]
     siblings = [tuple(r) for r in await db.execute(
         "select id, rule_id, category, start from findings where recording_id = ?", [rid])]
     verdict = verdict_rows(reviews, siblings).get(finding_id) if status != "unreviewed" else None
+    history = [{**r, "when": export.local_time(r.get("reviewed_at")),
+                "label": labels.button("own_words") if r.get("reason") == "own_words"
+                else labels.status(r.get("status")), "who": labels.reviewer(r.get("reviewed_by")),
+                "note": export.own_note(r.get("note"), r.get("reason"))}
+               for r in reviews if r["rule_id"] == f["rule_id"] and abs(
+                   (r["start"] if r["start"] is not None else -1)
+                   - (f["start"] if f["start"] is not None else -1)) < 0.01]
+    same_sentence = [r[0] for r in await db.execute(
+        "select id from findings where recording_id = ? and segment_id = ? and id != ?"
+        " and coalesce(review_status, 'unreviewed') = ? order by id",
+        [rid, f["segment_id"], finding_id, status])] if f["segment_id"] is not None else []
     s_start, s_end = f["s_start"], f["s_end"]
     if s_start is None or s_end is None:
         s_start, s_end = f["start"], f["end"]
@@ -255,7 +307,8 @@ async def finding_context(datasette, db_name: str, finding_id: int) -> dict | No
     rec = await lookup.recording(datasette, db_name, rid)
     detection = await lookup.run_detection(datasette, db_name, f.get("run_id"))
     why = _why(f, detection)
-    why_en, why_zh = labels.why(why, f["category"], pattern="short")
+    why_en, why_zh = labels.why(why, f["category"], plain=True)
+    full_en, full_zh = labels.why(why, f["category"], pattern="short")
     pattern = f.get("pattern")
     return {
         "id": finding_id, "f": f, "status": status, "verdict": verdict,
@@ -266,6 +319,8 @@ async def finding_context(datasette, db_name: str, finding_id: int) -> dict | No
         "judged": labels.judged(law.jurisdiction, law.reason, law.error),
         "no_citation": labels.law_none(),
         "reviewer": labels.reviewer(verdict.get("reviewed_by")) if verdict else None,
+        "reviewed_at": export.local_time(verdict.get("reviewed_at")) if verdict else None,
+        "history": history, "same_sentence": same_sentence,
         "call": cells.call_html(db_name, rid, f["call_time"], f["phone_number"], f["file_name"],
                                 rec.get("contact"), rec.get("direction")),
         "sentence": cells.quote_html(f["sentence"], f["matched_text"]) if f["sentence"] else None,
@@ -274,7 +329,7 @@ async def finding_context(datasette, db_name: str, finding_id: int) -> dict | No
         "sentence_span": cells.span(s_start, s_end) if s_start is not None else None,
         "words_span": cells.span(*words) if words else None,
         "confidence": "—" if f["confidence"] is None else f"{float(f['confidence']):.2f}",
-        "why": why, "why_en": why_en, "why_zh": why_zh,
+        "why": why, "why_en": why_en, "why_zh": why_zh, "why_full": (full_en, full_zh),
         "why_badge": cells.why_html(why, f["category"]),
         "pattern": pattern,
         "pattern_help": labels.pattern_help() if pattern and ("{" in pattern or "~" in pattern)
@@ -291,11 +346,16 @@ async def finding_context(datasette, db_name: str, finding_id: int) -> dict | No
 def extra_template_vars(template, database, table, columns, view_name, request, datasette):
     async def inner():
         out = {"ce": labels.template_labels(), "ce_form_id": cells.REVIEW_FORM_ID,
-               "ce_base": BASE, "ce_finding": None}
+               "ce_lock": cells.LOCK,
+               "ce_base": BASE, "ce_finding": None, "ce_recording": None}
         if view_name == "row" and table == "findings" and request is not None:
             pks = request.url_vars.get("pks", "")
             if str(pks).isdigit():
                 out["ce_finding"] = await finding_context(datasette, database, int(pks))
+        if view_name == "row" and table == "recordings" and request is not None:
+            pks = str(request.url_vars.get("pks", ""))
+            if cells.is_sha(pks):
+                out["ce_recording"] = await recording_context(datasette, database, pks)
         return out
 
     return inner
@@ -304,6 +364,12 @@ def extra_template_vars(template, database, table, columns, view_name, request, 
 @hookimpl
 def extra_css_urls(datasette):
     return [datasette.urls.static_plugins("call-evidence", "ce.css")]
+
+
+@hookimpl
+def startup(datasette):
+    # this server's private metadata (serve.py) has been read: nothing of it stays on disk
+    serve.remove_private_metadata()
 
 
 @hookimpl
@@ -318,10 +384,19 @@ def register_routes():
 def asgi_wrapper(datasette):
     def wrap(app):
         async def inner(scope, receive, send):
+            if scope.get("type") != "http":
+                await app(scope, receive, send)
+                return
             if auth.refuses_write(scope):
                 await auth.send_read_only(send)
                 return
-            await app(scope, receive, send)
+            if scope.get("method") == "POST":
+                send = auth.friendly_csrf(send)
+            elif export.is_csv(scope):
+                send = export.csv_download(scope, send)
+            else:
+                send = auth.drawn_lock(send)
+            await door.door(datasette, app, scope, receive, send)
 
         return inner
 

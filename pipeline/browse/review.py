@@ -37,9 +37,9 @@ from datasette.utils.asgi import Response
 from itsdangerous import BadSignature
 from markupsafe import Markup
 
-from .. import reviewers
+from .. import message_reviews, reviewers
 from ..store import REVIEW_NOTE_MAX, ReviewConflict, Store, StoreError, clean_note
-from . import labels
+from . import export, labels
 
 TOKEN_NAMESPACE = "ce-review"
 TOKEN_MAX_AGE_S = 12 * 3600
@@ -73,15 +73,23 @@ class Verdict:
     note: str | None
     expect: str
     nonce: str
+    message: bool = False  # a text-message finding (``m<id>`` in the form)
+
+    @property
+    def key(self) -> str:
+        return f"m{self.finding_id}" if self.message else str(self.finding_id)
 
 
-def form_token(datasette, finding_id: int, status: str | None) -> str:
-    """A signed token for one review form: which finding, what status it showed, when."""
-    return datasette.sign({"f": int(finding_id), "s": status or "unreviewed",
+def form_token(datasette, finding_id: int | str, status: str | None) -> str:
+    """A signed token for one review form: which finding (``m<id>`` for a message's), what
+    status it showed, when."""
+    key = finding_id if isinstance(finding_id, str) and finding_id.startswith("m") \
+        else int(finding_id)
+    return datasette.sign({"f": key, "s": status or "unreviewed",
                            "n": secrets.token_hex(8), "t": int(time.time())}, TOKEN_NAMESPACE)
 
 
-def _read_token(datasette, token: str, finding_id: int) -> dict:
+def _read_token(datasette, token: str, finding_id: int | str) -> dict:
     try:
         data = datasette.unsign(token, TOKEN_NAMESPACE)
     except (BadSignature, TypeError, ValueError) as e:
@@ -98,13 +106,16 @@ def _read_token(datasette, token: str, finding_id: int) -> dict:
 def parse_form(datasette, form: dict[str, str]) -> Verdict:
     """The verdict a form asks for, or ``Refused`` with what is wrong."""
     raw = form.get("verdict", "")
-    fid_text, _, action = raw.partition(":")
+    key, _, action = raw.partition(":")
+    message = key.startswith("m")
+    fid_text = key[1:] if message else key
     if not fid_text.isdigit() or action not in ACTIONS:
         raise Refused(400, "The form did not say which finding and which verdict "
                            "(verdict=<finding id>:confirmed|dismissed|own_words|unreviewed).")
     fid = int(fid_text)
+    key = f"m{fid}" if message else str(fid)
     status, reason = ACTIONS[action]
-    note = form.get(f"note-{fid}", form.get("note"))
+    note = form.get(f"note-{key}", form.get("note"))
     if note is not None and len(note) > REVIEW_NOTE_MAX:
         raise Refused(413, f"The note is {len(note):,} characters long; at most {REVIEW_NOTE_MAX:,} "
                            "are kept. Nothing was changed.")
@@ -112,9 +123,9 @@ def parse_form(datasette, form: dict[str, str]) -> Verdict:
         note = clean_note(note)
     except ValueError as e:
         raise Refused(400, str(e)) from e
-    token = form.get(f"token-{fid}", form.get("token", ""))
-    data = _read_token(datasette, token, fid)
-    return Verdict(fid, status, reason, note, str(data.get("s")), str(data.get("n")))
+    token = form.get(f"token-{key}", form.get("token", ""))
+    data = _read_token(datasette, token, key if message else fid)
+    return Verdict(fid, status, reason, note, str(data.get("s")), str(data.get("n")), message)
 
 
 def _check_request(request, form: dict[str, str]) -> None:
@@ -128,15 +139,32 @@ def _check_request(request, form: dict[str, str]) -> None:
         raise Refused(403, "This form was sent from another site. Nothing was changed.")
 
 
-def _write(path: str, v: Verdict, who: str) -> int:
-    """One short transaction through ``Store.set_review``, retried while a writer holds the lock."""
+def sentence_ids(conn, finding_id: int, expect: str) -> list[int]:
+    """The finding and the others of its sentence that showed the same status: one sentence
+    is one review item however many rules hit it (issue 24), so one verdict covers them."""
+    rows = conn.execute(
+        "select f2.id from findings f join findings f2 on f2.recording_id = f.recording_id"
+        " and f2.segment_id = f.segment_id where f.id = ?"
+        " and coalesce(f2.review_status, 'unreviewed') = ?", [finding_id, expect]).fetchall()
+    return sorted({finding_id, *(r[0] for r in rows)})
+
+
+def _write(path: str, v: Verdict, who: str) -> list[int]:
+    """One short transaction through ``Store.set_review``, retried while a writer holds the
+    lock; the ids the verdict was given to."""
     for attempt in range(WRITE_ATTEMPTS):
         try:
             store = Store(path)
             try:
                 store.conn.execute(f"PRAGMA busy_timeout={WRITE_BUSY_TIMEOUT_MS}")
-                return store.set_review([v.finding_id], v.status, v.note, reviewed_by=who,
-                                        reason=v.reason, expect=v.expect)
+                if v.message:
+                    message_reviews.set_review(store, [v.finding_id], v.status, v.note,
+                                               reviewed_by=who, reason=v.reason, expect=v.expect)
+                    return [v.finding_id]
+                ids = sentence_ids(store.conn, v.finding_id, v.expect)
+                store.set_review(ids, v.status, v.note, reviewed_by=who, reason=v.reason,
+                                 expect=v.expect)
+                return ids
             finally:
                 store.close()
         except StoreError as e:
@@ -152,11 +180,12 @@ def _who(request) -> str:
     return reviewers.browser(actor.get("id") if actor else None)
 
 
-def _next_url(form: dict[str, str], db: str, fid: int) -> str:
+def _next_url(form: dict[str, str], db: str, fid: int | str) -> str:
     """Back where the button was (a path on this site only), at the finding's row."""
     nxt = form.get("next", "")
     if not nxt.startswith("/") or nxt.startswith("//") or "\\" in nxt or "\n" in nxt:
-        nxt = f"/{db}/findings/{fid}"
+        nxt = f"/{db}/message_findings/{str(fid)[1:]}" if str(fid).startswith("m") \
+            else f"/{db}/findings/{fid}"
     return nxt.split("#", 1)[0] + f"#finding-{fid}"
 
 
@@ -197,7 +226,8 @@ async def review_route(datasette, request) -> Response:
                                "to see the finding's verdict.")
         _used[verdict.nonce] = time.time()
         try:
-            await asyncio.to_thread(_write, db.path, verdict, _who(request))
+            ids = await asyncio.to_thread(_write, db.path, verdict, _who(request))
+            export.forget()  # the next CSV or JSON carries the verdict at once
         except ReviewConflict as e:
             raise Refused(409, str(e)) from e
         except ValueError as e:
@@ -207,12 +237,13 @@ async def review_route(datasette, request) -> Response:
             raise Refused(503, f"The verdict could not be saved: {e}") from e
     except Refused as e:
         return _refusal(datasette, request, e, wants_json, form, db_name)
-    message = f"#{verdict.finding_id}: {labels.status(verdict.status)}"
+    what = "Message / 短信 " if verdict.message else ""
+    message = f"{what}{', '.join(f'#{i}' for i in ids)}: {labels.status(verdict.status)}"
     if wants_json:
-        return Response.json({"ok": True, "finding_id": verdict.finding_id,
+        return Response.json({"ok": True, "finding_id": verdict.finding_id, "finding_ids": ids,
                                "status": verdict.status, "message": message})
     datasette.add_message(request, message, datasette.INFO)
-    return Response.redirect(_next_url(form, db_name, verdict.finding_id), status=303)
+    return Response.redirect(_next_url(form, db_name, verdict.key), status=303)
 
 
 def _refusal(datasette, request, e: Refused, wants_json: bool, form: dict, db: str) -> Response:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 
+from .. import message_reviews
 from ..store import Store, now
 from ..textnorm import search_index_text
 from .callpattern import Call, PatternFinding
@@ -50,6 +51,7 @@ def ensure_tables(store: Store) -> None:
         db[table].create_index(cols, if_not_exists=True)
     if not db["messages_fts"].exists():
         db["messages"].enable_fts(["text_index"], create_triggers=True)
+    message_reviews.ensure_table(db.conn)  # verdicts on message findings, kept apart
     db.conn.commit()
 
 
@@ -187,6 +189,7 @@ def save_messages(store: Store, source: str, messages: list, findings: list[dict
               json.dumps(f["citations"], ensure_ascii=False),
               f["note"], f.get("method", "rule"), f.get("pattern"), f.get("score"))
              for f in findings])
+        message_reviews.apply(c)  # a re-scan keeps the verdicts given before
     return len(findings)
 
 
