@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 
-from .store import REVIEW_REASONS, REVIEW_STATUSES, ReviewConflict, Store, clean_note, now
+from .store import ReviewConflict, Store, now, verdict_note
 
 TABLE = "message_reviews"
 _KEY_SQL = ("select f.id, coalesce(f.phone_number, ''), coalesce(f.sent_at, ''), m.text, f.rule_id,"
@@ -94,15 +94,7 @@ def set_review(store: Store, ids: list[int], status: str, note: str | None = Non
                expect: str | None = None) -> int:
     """Record a verdict on message findings, as ``Store.set_review`` does for call findings
     (same statuses, reasons, note rules and ``expect`` check)."""
-    if status not in REVIEW_STATUSES:
-        raise ValueError(f"review status must be one of {', '.join(REVIEW_STATUSES)}")
-    note = clean_note(note)
-    if reason is not None:
-        if reason not in REVIEW_REASONS:
-            raise ValueError(f"unknown reason {reason!r}; known: {', '.join(REVIEW_REASONS)}")
-        if status != "dismissed":
-            raise ValueError(f"reason {reason!r} only goes with a dismissal")
-        note = REVIEW_REASONS[reason] + (f" — {note}" if note else "")
+    note = verdict_note(status, note, reason)
     if not ids:
         raise ValueError("no message finding ids given")
     with store.write() as c:

@@ -427,15 +427,7 @@ class Store:
         is written and ``ReviewConflict`` says so.  The check and the write are
         one transaction.
         """
-        if status not in REVIEW_STATUSES:
-            raise ValueError(f"review status must be one of {', '.join(REVIEW_STATUSES)}")
-        note = clean_note(note)
-        if reason is not None:
-            if reason not in REVIEW_REASONS:
-                raise ValueError(f"unknown reason {reason!r}; known: {', '.join(REVIEW_REASONS)}")
-            if status != "dismissed":
-                raise ValueError(f"reason {reason!r} only goes with a dismissal")
-            note = REVIEW_REASONS[reason] + (f" — {note}" if note else "")
+        note = verdict_note(status, note, reason)
         if not finding_ids:
             raise ValueError("no finding ids given")
         with self.write() as c:
@@ -500,6 +492,22 @@ class Store:
 
 class ReviewConflict(ValueError):
     """A verdict was refused because the finding changed since the caller looked."""
+
+
+def verdict_note(status: str, note: str | None, reason: str | None) -> str | None:
+    """The note stored with a verdict, after the checks every verdict passes (call findings
+    and message findings alike): a known status, a known reason given only with a
+    dismissal and written before the note, a clean note."""
+    if status not in REVIEW_STATUSES:
+        raise ValueError(f"review status must be one of {', '.join(REVIEW_STATUSES)}")
+    note = clean_note(note)
+    if reason is not None:
+        if reason not in REVIEW_REASONS:
+            raise ValueError(f"unknown reason {reason!r}; known: {', '.join(REVIEW_REASONS)}")
+        if status != "dismissed":
+            raise ValueError(f"reason {reason!r} only goes with a dismissal")
+        note = REVIEW_REASONS[reason] + (f" — {note}" if note else "")
+    return note
 
 
 def clean_note(note: str | None) -> str | None:

@@ -15,20 +15,19 @@ import os
 import re
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from pipeline.browse import password_env, serve_command
 from pipeline.store import PAUSE_BEFORE_COMMIT_ENV
+
+from .servers import serve as serving
 
 pytestmark = pytest.mark.slow
 
@@ -41,40 +40,6 @@ if CHROMIUM is None:
                 allow_module_level=True)
 
 VIEWPORT = {"width": 1366, "height": 900}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@contextmanager
-def serving(db: Path, cache: Path, password: str | None = None):
-    """``call-evidence browse``'s own Datasette command on ``db``; yields its address."""
-    port = _free_port()
-    env = {**os.environ, "CALL_EVIDENCE_CACHE": str(cache)}
-    if password:
-        env.update(password_env(password))
-    proc = subprocess.Popen(serve_command(db, port=port, password=bool(password)), env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(150):
-        try:
-            urllib.request.urlopen(url + "/-/versions.json", timeout=1)
-            break
-        except urllib.error.HTTPError:  # 403 under --password: it is up
-            break
-        except OSError:
-            time.sleep(0.2)
-    else:
-        proc.kill()
-        raise RuntimeError(proc.stdout.read().decode())
-    try:
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def copy_db(src: Path, dst: Path) -> Path:
