@@ -30,7 +30,8 @@ def metadata_for(db_path: Path, password: bool = False) -> dict:
     """The metadata for one database file (its tables decide what the search covers)."""
     columns = db_columns(db_path)
     return metadata(db_path.stem, password=password, tables=set(columns),
-                    why="method" in columns.get("findings", {"method"}))
+                    why="method" in columns.get("findings", {"method"}),
+                    tiers="tier" in columns.get("findings", {"tier"}))
 
 
 def write_metadata(db_path: Path, password: bool = False) -> Path:

@@ -42,7 +42,8 @@ def predict_all(detector: Detector, items: list[dict]) -> list[set[str]]:
     got: list[set[str]] = [set() for _ in items]
     utterances = [TimedText(it["text"], language=it.get("language"), ref=i) for i, it in enumerate(items)]
     for f in detector.detect(utterances):
-        got[f.ref].add(f.category)
+        if f.tier == "finding":  # listen suggestions are not findings
+            got[f.ref].add(f.category)
     return got
 
 
