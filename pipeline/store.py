@@ -388,7 +388,8 @@ class Store:
         """
         sha = recording["id"]
         rec = {**recording, "status": "done", "error": None, "processed_at": now(),
-               "n_segments": len(segments), "n_findings": sum(f.tier == "finding" for f in findings), "run_id": run_id}
+               "n_segments": len(segments), "run_id": run_id,
+               "n_findings": sum(f.tier == "finding" for f in findings)}
         with self.write() as c:
             self._upsert_recording(rec)
             self._delete_children(sha)
@@ -549,7 +550,6 @@ def clean_note(note: str | None) -> str | None:
     if len(note) > REVIEW_NOTE_MAX:
         raise ValueError(f"the note is {len(note)} characters long; at most {REVIEW_NOTE_MAX} are kept")
     return note or None
-
 
 
 def pair_reviews(reviews: list[tuple], findings: list[tuple]) -> dict[int, int]:
