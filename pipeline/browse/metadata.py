@@ -70,6 +70,7 @@ def queries(rules: dict, tables: set[str] | frozenset = frozenset(), why: bool =
     severity_rank = ("case f.severity when 'critical' then 0 when 'high' then 1 when 'medium' then 2 "
                      "when 'low' then 3 else 4 end")
     cols = _FINDING_COLS.format(why=_WHY_COLS if why else _NO_WHY_COLS)
+    tiers = tiers and why  # a table with the tier has schema 5's columns too
     # a listen suggestion a reviewer confirmed is a finding from then on
     only = "(coalesce(f.tier, 'finding') = 'finding' or f.review_status = 'confirmed')" if tiers else "1"
     listen_last = ""
