@@ -63,14 +63,14 @@ def load_documents(language: str, root: Path | None = None) -> list[dict]:
 
 def lawful_sentences(split: str | None = None, language: str | None = None,
                      root: Path | None = None) -> list[LawfulSentence]:
-    """The sentences of the lawful corpus (one half, or both), in file order, each once."""
+    """The sentences of the lawful corpus (one half, or both), in file order, each once: a
+    sentence met again (a template line on several pages) stays with its first document, so
+    no sentence sits in both halves."""
     out: list[LawfulSentence] = []
     seen: set[tuple[str, str]] = set()
     for lang in LANGUAGES if language is None else (language,):
         for d in load_documents(lang, root):
             half = half_of(d["url"])
-            if split is not None and half != split:
-                continue
             n = 0
             for line in str(d["text"]).splitlines():
                 for s in split_sentences(line, lang):
@@ -81,7 +81,7 @@ def lawful_sentences(split: str | None = None, language: str | None = None,
                     key = hashlib.sha256(d["url"].encode()).hexdigest()[:10]
                     out.append(LawfulSentence(f"law-{lang}-{key}-{n}", s, lang, d["url"],
                                               str(d["kind"]), half))
-    return out
+    return [s for s in out if split is None or s.split == split]
 
 
 def summary(root: Path | None = None) -> dict[str, dict[str, int]]:
