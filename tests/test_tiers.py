@@ -74,3 +74,16 @@ def test_scan_text_json_says_the_tier_of_every_line(tmp_path):
     lines = [json.loads(x) for x in out.output.splitlines() if x.startswith("{")]
     assert lines and all(d["tier"] in ("finding", "listen") for d in lines)
     assert any(d["tier"] == "finding" for d in lines)
+
+
+def test_review_list_marks_a_listen_suggestion_as_worth_a_listen(tmp_path):
+    db = tmp_path / "e.db"
+    s = Store(db)
+    s.save_recording(REC, [SegmentRow(0, 0.0, 2.0, "a"), SegmentRow(1, 2.0, 4.0, "b")],
+                     [row(0, "finding"), row(1, "listen")], None)
+    s.close()
+    out = CliRunner().invoke(cli, ["review", "--list", "all", "--db", str(db)])
+    assert out.exit_code == 0, out.output
+    lines = out.output.splitlines()
+    assert len(lines) == 2
+    assert "worth a listen" not in lines[0] and "worth a listen, found by meaning 0.60" in lines[1]
