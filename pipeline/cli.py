@@ -337,7 +337,9 @@ def scan_text(source, db_path, rules):
                     store.close()
         except (FlowError, StoreError) as e:
             raise click.ClickException(str(e)) from e
-        click.echo(f"stored {len(messages)} messages, {len(findings)} findings in {db_path}", err=True)
+        listen = sum(f.get("tier") == "listen" for f in findings)
+        click.echo(f"stored {len(messages)} messages, {len(findings) - listen} findings and "
+                   f"{listen} listen suggestions (worth a listen) in {db_path}", err=True)
 
 
 @cli.command()
@@ -521,13 +523,16 @@ def review(finding_ids, db_path, status, own_words, note, list_status, messages)
                 # why it was flagged as the report's short marker, the rule and the score.
                 rows = store.conn.execute(
                     "select f.id, f.review_status, f.category, r.file_name,"
-                    " coalesce(s.start, f.start), f.quote, f.rule_id, f.method, f.note, f.score"
+                    " coalesce(s.start, f.start), f.quote, f.rule_id, f.method, f.note, f.score,"
+                    " f.tier"
                     " from findings f join recordings r on r.id = f.recording_id"
                     " left join segments s on s.id = f.segment_id" + where
                     + " order by r.call_time, r.file_name, coalesce(s.start, f.start), f.start",
                     [] if list_status == "all" else [list_status])
-                for fid, st, cat, file_name, start, quote, rule, method, fnote, score in rows:
+                for fid, st, cat, file_name, start, quote, rule, method, fnote, score, tier in rows:
                     why = badges[kind(method, fnote)] + ("" if score is None else f" {score:.2f}")
+                    if tier == "listen":  # not a finding until confirmed
+                        why = f"worth a listen, {why}"
                     click.echo(f"{fid:>6}  {st:<10}  {cat:<14}  {file_name} @{at(start)}  "
                                f"[{why}: {rule}]  {quote}")
                 return

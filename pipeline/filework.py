@@ -96,7 +96,7 @@ def identity_check(findings: list[FindingRow], rows: list[SegmentRow]) -> list[F
     speech = [r for r in rows if r.start <= IDENTITY_WINDOW_SECONDS and r.text.strip()]
     # Checked only on calls that already hold another possible violation: there the
     # missing identification is part of the conduct; a polite reminder is left alone.
-    conduct = [f for f in kept if f.category not in ("legal_claim", "stop_request")]
+    conduct = [f for f in kept if f.category not in ("legal_claim", "stop_request") and f.tier == "finding"]
     if early or sum(r.end - r.start for r in speech) < 3.0 or not conduct:
         return kept
     first = speech[0]
@@ -129,7 +129,7 @@ def _finding_row(f: Finding) -> FindingRow:
                       severity=f.severity, matched_text=f.matched_text, quote=f.quote,
                       start=f.start, end=f.end, confidence=f.confidence, speaker=f.speaker,
                       citations=f.citations, note=f.note, method=f.method, pattern=f.pattern,
-                      score=f.score)
+                      score=f.score, tier=f.tier)
 
 
 class FileWork:

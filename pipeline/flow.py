@@ -169,7 +169,7 @@ class Pipeline(FileWork):
         with self.stage("store"):
             store.save_recording(p.rec, p.rows, p.findings, p.rec["run_id"], derived=p.derived)
         trace(f"committed {p.shown}")
-        return len(p.findings)
+        return sum(f.tier == "finding" for f in p.findings)  # listen suggestions apart
 
     # ------------------------------------------------------------------ runs
     def run(self, folder: Path, db_path: Path, progress: bool = True,
@@ -388,7 +388,7 @@ def redetect(db_path: Path, rules: list[Path] | None = None,
                 rows = store.load_segments(sha)
                 findings = identity_check(detect_rows(detector, rows, language), rows)
                 store.replace_findings(sha, findings, run_id)
-                total += len(findings)
+                total += sum(f.tier == "finding" for f in findings)
             analyse_calls(store, jurisdiction, run_id)
             store.finish_run(run_id, processed=len(recs), findings=total)
             return len(recs), total

@@ -41,6 +41,8 @@ Schema history (``PRAGMA user_version``):
    (the written form is kept in ``number_as_written``).  ``recordings.superseded_by``:
    a recording found to be a truncated copy of a later, longer one (status
    ``superseded``) names the one that replaces it.
+7. ``findings.tier`` (and ``message_findings.tier``): ``finding``, or ``listen`` (值得复听:
+   review queue only, until confirmed).  Older databases gain the column in place.
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ from . import migrations
 from .textnorm import search_index_text
 from .verdicts import REVIEW_TIME_TOLERANCE_S, pair_reviews, verdict_rows  # noqa: F401
 
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 REVIEW_STATUSES = ("unreviewed", "confirmed", "dismissed")
 # Why a finding was dismissed, when a reason has a name: ``own_words`` is the
 # borrower repeating (or quoting) the collector, the most common false finding.
@@ -137,6 +139,7 @@ class FindingRow:
     method: str = "rule"
     pattern: str | None = None
     score: float | None = None
+    tier: str = "finding"  # or "listen": a listen suggestion (detect/combine.py)
 
 
 class Store:
@@ -229,13 +232,14 @@ class Store:
             "category": str, "severity": str, "matched_text": str, "quote": str,
             "start": float, "end": float, "confidence": float, "speaker": str,
             "citations": str, "note": str, "review_status": str, "run_id": int,
-            "method": str, "pattern": str, "score": float,
+            "method": str, "pattern": str, "score": float, "tier": str,
         }, pk="id", if_not_exists=True, foreign_keys=[
             ("recording_id", "recordings", "id"), ("segment_id", "segments", "id"),
-            ("run_id", "runs", "id")], defaults={"review_status": "unreviewed"})
+            ("run_id", "runs", "id")], defaults={"review_status": "unreviewed", "tier": "finding"})
         for table, col, kind in (("findings", "method", "text"), ("findings", "pattern", "text"),
-                                 ("findings", "score", "real"), ("runs", "detection", "text")):
-            if col not in db[table].columns_dict:  # schema 4 on an older database
+                                 ("findings", "score", "real"), ("runs", "detection", "text"),
+                                 ("findings", "tier", "text not null default 'finding'")):
+            if col not in db[table].columns_dict:  # schema 4 (tier: 5) on an older database
                 db.conn.execute(f"alter table {table} add column {col} {kind}")
         db["finding_reviews"].create({
             "id": int, "recording_id": str, "rule_id": str, "category": str, "start": float,
@@ -357,7 +361,8 @@ class Store:
         """
         sha = recording["id"]
         rec = {**recording, "status": "done", "error": None, "processed_at": now(),
-               "n_segments": len(segments), "n_findings": len(findings), "run_id": run_id}
+               "n_segments": len(segments), "run_id": run_id,
+               "n_findings": sum(f.tier == "finding" for f in findings)}
         with self.write() as c:
             self._upsert_recording(rec)
             self._delete_children(sha)
@@ -392,11 +397,11 @@ class Store:
         self.conn.executemany(
             "insert into findings (recording_id, segment_id, rule_id, category, severity,"
             " matched_text, quote, start, end, confidence, speaker, citations, note, run_id,"
-            " method, pattern, score) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " method, pattern, score, tier) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(sha, seg_ids.get(f.segment_idx) if f.segment_idx is not None else None, f.rule_id,
               f.category, f.severity, f.matched_text, f.quote, f.start, f.end, f.confidence,
               f.speaker, json.dumps(f.citations, ensure_ascii=False), f.note, run_id,
-              f.method, f.pattern, f.score)
+              f.method, f.pattern, f.score, f.tier)
              for f in findings])
 
     def replace_findings(self, sha: str, findings: list[FindingRow], run_id: int | None) -> None:
@@ -408,7 +413,7 @@ class Store:
             self._insert_findings(sha, findings, seg_ids, run_id)
             self._apply_reviews(sha)
             self.conn.execute("update recordings set n_findings = ? where id = ?",
-                              [len(findings), sha])
+                              [sum(f.tier == "finding" for f in findings), sha])
 
     # ------------------------------------------------------------------ reviews
     def set_review(self, finding_ids: list[int], status: str, note: str | None = None, *,

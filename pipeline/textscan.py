@@ -61,8 +61,11 @@ def read_messages(text: str) -> list[Message]:
 def scan(messages: list[Message], detector: Detector) -> list[dict]:
     """Findings as plain dicts: the audio finding fields, with message date/number/ref."""
     out = []
-    # one batch: the meaning layer embeds the whole export at once
-    for f in detector.detect([TimedText(m.text, ref=i) for i, m in enumerate(messages)]):
+    # One batch: the meaning layer embeds the whole export at once.  Each number's messages
+    # are one thread, judged as a whole (a debt word in one message counts for the others).
+    # Every dict carries "tier": "finding", or "listen" for a listen suggestion.
+    for f in detector.detect([TimedText(m.text, ref=i) for i, m in enumerate(messages)],
+                             threads=[m.number for m in messages]):
         m = messages[f.ref]
         if f.category == "identification":  # a signal for calls, not a finding
             continue

@@ -216,7 +216,7 @@ def test_schema_6_migrates_numbers_and_adds_who_and_which_way(tmp_path):
                               " from recordings order by id").fetchall()
     assert rows == [("a", "+8613900002222", "008613900002222", "unknown", "file name"),
                     ("b", "95555", "95555", "unknown", "none"), ("c", None, None, "unknown", "none")]
-    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == 6
+    assert store.conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     store.close()
     again = Store(db)  # opening twice changes nothing
     assert again.conn.execute("select phone_number, number_as_written from recordings where id = 'a'"

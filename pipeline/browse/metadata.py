@@ -50,6 +50,9 @@ _FINDING_COLS = """f.id as finding_id, r.call_time, f.category, f.quote,
 # database made before schema 5 and not opened by this version since has no such columns.
 _WHY_COLS = "f.method, f.score, f.note, f.run_id"
 _NO_WHY_COLS = "null as method, null as score, f.note, null as run_id"
+# Schema 6: a listen suggestion says so in every list that shows one (the to-review queue).
+_TIER_COL = ("case when f.tier = 'listen' then 'worth a listen / 值得复听' "
+             "else 'finding / 疑似违规' end as tier")
 _FINDING_FROM = """from findings f join recordings r on r.id = f.recording_id
 left join segments s on s.id = f.segment_id"""
 FINDING_SHOW = ["finding_id", "call_time", "category", "quote", "start", "review_status"]
@@ -57,9 +60,12 @@ _UNDATED_LAST = "r.call_time is null"
 _NUMBER = "coalesce(trim(r.phone_number), '')"
 
 
-def queries(rules: dict, tables: set[str] | frozenset = frozenset(), why: bool = True) -> dict:
+def queries(rules: dict, tables: set[str] | frozenset = frozenset(), why: bool = True,
+            tiers: bool = True) -> dict:
     """Canned queries; ``tables``: the database's tables (messages are searched when present);
-    ``why``: the findings table has schema 5's columns (method, score).
+    ``why``: the findings table has schema 5's columns (method, score); ``tiers``: it has
+    schema 6's ``tier``.  Every list shows findings only, except the to-review queue, which
+    also holds the listen suggestions (值得复听), after the findings, highest score first.
 
     ``ce_show`` (ours, ignored by Datasette) lists the columns a page shows; the
     others stay in JSON and CSV and feed the cells (a player needs the recording).
@@ -70,6 +76,15 @@ def queries(rules: dict, tables: set[str] | frozenset = frozenset(), why: bool =
     severity_rank = ("case f.severity when 'critical' then 0 when 'high' then 1 when 'medium' then 2 "
                      "when 'low' then 3 else 4 end")
     cols = _FINDING_COLS.format(why=_WHY_COLS if why else _NO_WHY_COLS)
+    tiers = tiers and why  # a table with the tier has schema 5's columns too
+    # a listen suggestion a reviewer confirmed is a finding from then on
+    only = "(coalesce(f.tier, 'finding') = 'finding' or f.review_status = 'confirmed')" if tiers else "1"
+    listen_last = ""
+    if tiers:
+        cols += ",\n  " + _TIER_COL
+        # per sentence (to_review groups them): a sentence is a suggestion when all its rows are
+        listen_last = ("min(f.tier = 'listen'), case when min(f.tier = 'listen') then -max(f.score)"
+                       " end, ")
     messages = ""
     if {"messages", "messages_fts"} <= set(tables):
         messages = """
@@ -84,6 +99,7 @@ where messages_fts match ce_fts_query(:q)"""
             "description": REVIEW + " Calls with no date come last. / 无日期的通话排在最后。",
             "sql": f"""select {cols}
 {_FINDING_FROM}
+where {only}
 order by {_UNDATED_LAST}, coalesce(r.call_time, r.mtime) desc, f.recording_id, start, f.id
 limit 1000""",
             "ce_show": FINDING_SHOW,
@@ -92,7 +108,10 @@ limit 1000""",
             "title": "To review / 待核查",
             "description": "Findings nobody has confirmed or dismissed yet, the most serious first, "
                            "one row per sentence (its other rules listed with it; one verdict "
-                           "covers them all). "
+                           "covers them all); then the sentences worth a listen (not findings: the "
+                           "meaning check ranks them as possibly abusive, below the bar; confirm one "
+                           "to put it in the report), highest score first. / 然后是“值得复听”的句子"
+                           "（不是疑似违规，确认后才进入报告）。 "
                            "Listen, then Confirm / 确认 or Dismiss / 排除 (“These are my own words / "
                            "这是我说的” when it was you speaking). Dismissed findings are left out of "
                            "reports; verdicts survive re-runs. / 尚未核查的疑似违规，最严重的在前；"
@@ -105,9 +124,10 @@ limit 1000""",
 {_FINDING_FROM}
 where coalesce(f.review_status, 'unreviewed') = 'unreviewed'
 group by f.recording_id, coalesce(f.segment_id, -f.id)
-order by min({severity_rank}), coalesce(f.confidence, 1) desc, {_UNDATED_LAST}, r.call_time, start
+order by {listen_last}min({severity_rank}), coalesce(f.confidence, 1) desc, {_UNDATED_LAST},
+  r.call_time, start
 limit 1000""",
-            "ce_show": FINDING_SHOW,
+            "ce_show": FINDING_SHOW + (["tier"] if tiers else []),
         },
         "findings_by_category": {
             "title": "Findings by category and severity / 按类别和严重程度",
@@ -116,7 +136,7 @@ limit 1000""",
             "sql": f"""select {cols}
 {_FINDING_FROM}
 where (:category = '' or f.category = :category)
-  and (:severity = '' or f.severity = :severity)
+  and (:severity = '' or f.severity = :severity) and {only}
 order by {severity_rank}, {_UNDATED_LAST}, r.call_time, start
 limit 2000""",
             "ce_show": FINDING_SHOW,
@@ -127,7 +147,7 @@ limit 2000""",
                            "/ 号码留空：号码未知的录音。",
             "sql": f"""select {cols}
 {_FINDING_FROM}
-where ce_number({_NUMBER}) = ce_number(:phone_number)
+where ce_number({_NUMBER}) = ce_number(:phone_number) and {only}
 order by {_UNDATED_LAST}, r.call_time, start""",
             "ce_show": FINDING_SHOW,
         },
@@ -140,7 +160,7 @@ order by {_UNDATED_LAST}, r.call_time, start""",
   count(distinct case when {night} then r.id end) as night_calls,
   count(f.id) as findings,
   group_concat(distinct f.category) as categories
-from recordings r left join findings f on f.recording_id = r.id
+from recordings r left join findings f on f.recording_id = r.id and {only}
 where r.status = 'done' and r.call_time is not null
   and (:phone_number = '' or ce_number(r.phone_number) = ce_number(:phone_number))
 group by day order by day""",
@@ -183,7 +203,7 @@ order by day""",
   coalesce(sum(f.severity in ('critical', 'high')), 0) as serious_findings,
   group_concat(distinct f.category) as categories,
   min(r.call_time) as first_call, max(r.call_time) as last_call
-from recordings r left join findings f on f.recording_id = r.id
+from recordings r left join findings f on f.recording_id = r.id and {only}
 where r.status = 'done'
 group by {_NUMBER}
 order by {_NUMBER} = '', serious_findings desc, findings desc, calls desc""",
@@ -262,7 +282,7 @@ ACCOUNT = "caseworker"
 
 
 def metadata(db_name: str, jurisdiction: str | None = None, password: bool = False,
-             tables: set[str] | frozenset = frozenset(), why: bool = True) -> dict:
+             tables: set[str] | frozenset = frozenset(), why: bool = True, tiers: bool = True) -> dict:
     """Datasette metadata for ``db_name``.
 
     With ``password`` every page needs a login as ``caseworker`` (datasette-auth-
@@ -362,7 +382,8 @@ def metadata(db_name: str, jurisdiction: str | None = None, password: bool = Fal
                     "runs": {"title": "Runs / 处理记录",
                              "description": "Tool and model versions and settings per run."},
                 },
-                "queries": {k: {**v, "hide_sql": True} for k, v in queries(rules, tables, why).items()},
+                "queries": {k: {**v, "hide_sql": True}
+                            for k, v in queries(rules, tables, why, tiers).items()},
             }
         },
     }
@@ -377,4 +398,5 @@ def metadata_for(db_path: Path, password: bool = False) -> dict:
     """The metadata for one database file (its tables decide what the search covers)."""
     columns = db_columns(db_path)
     return metadata(db_path.stem, password=password, tables=set(columns),
-                    why="method" in columns.get("findings", {"method"}))
+                    why="method" in columns.get("findings", {"method"}),
+                    tiers="tier" in columns.get("findings", {"tier"}))

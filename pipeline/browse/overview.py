@@ -41,23 +41,38 @@ async def overview_context(db, name: str) -> dict:
         " count(distinct nullif(trim(phone_number), '')) as numbers,"
         " sum(status = 'done' and coalesce(trim(phone_number), '') = '') as no_number"
         " from recordings"))[0]
-    totals["findings"] = (await rows("select count(*) as n from findings"))[0]["n"]
+    # Listen suggestions (schema 6) are counted apart, never as findings; one a reviewer
+    # confirmed is a finding from then on.
+    only = " where 1"
+    totals["listen"] = 0
+    if "tier" in await db.table_columns("findings"):
+        only = " where (coalesce(tier, 'finding') = 'finding' or review_status = 'confirmed')"
+        totals["listen"] = (await rows(
+            "select count(*) as n from findings where tier = 'listen'"
+            " and coalesce(review_status, 'unreviewed') = 'unreviewed'"))[0]["n"]
+    totals["findings"] = (await rows("select count(*) as n from findings" + only))[0]["n"]
     totals["unreviewed"] = (await rows(
-        "select count(*) as n from findings where coalesce(review_status, 'unreviewed')"
+        "select count(*) as n from findings" + only + " and coalesce(review_status, 'unreviewed')"
         " = 'unreviewed'"))[0]["n"]
     totals["by_meaning"] = 0  # findings no rule made (schema 5)
     if "method" in await db.table_columns("findings"):
         totals["by_meaning"] = (await rows(
-            "select count(*) as n from findings where method = 'meaning'"))[0]["n"]
+            "select count(*) as n from findings" + only + " and method = 'meaning'"))[0]["n"]
     totals["messages"] = totals["message_findings"] = totals["patterns"] = 0
     totals["messages_unreviewed"] = 0
-    parts = ["select category, 'calls' as source, severity from findings"]
+    parts = ["select category, 'calls' as source, severity from findings" + only]
+    m_only = " where 1"
     if "message_findings" in tables:
-        parts.append("select category, 'messages', severity from message_findings")
-        totals["message_findings"] = (await rows("select count(*) as n from message_findings"))[0]["n"]
+        if "tier" in await db.table_columns("message_findings"):
+            m_only = " where (coalesce(tier, 'finding') = 'finding' or review_status = 'confirmed')"
+            totals["listen"] += (await rows(
+                "select count(*) as n from message_findings where tier = 'listen'"))[0]["n"]
+        parts.append("select category, 'messages', severity from message_findings" + m_only)
+        totals["message_findings"] = (await rows("select count(*) as n from message_findings"
+                                                 + m_only))[0]["n"]
         totals["messages_unreviewed"] = (await rows(
-            "select count(*) as n from message_findings"
-            " where coalesce(review_status, 'unreviewed') = 'unreviewed'"))[0]["n"]
+            "select count(*) as n from message_findings" + m_only
+            + " and coalesce(review_status, 'unreviewed') = 'unreviewed'"))[0]["n"]
     if "messages" in tables:
         totals["messages"] = (await rows("select count(*) as n from messages"))[0]["n"]
     if "pattern_findings" in tables:
@@ -73,7 +88,9 @@ async def overview_context(db, name: str) -> dict:
     per_day = await rows(
         f"select date(call_time) as day, count(*) as calls, sum({night}) as night,"
         " (select count(*) from findings f join recordings r2 on r2.id = f.recording_id"
-        "   where date(r2.call_time) = date(recordings.call_time)) as findings"
+        "   where date(r2.call_time) = date(recordings.call_time)"
+        + only.replace(" where ", " and ")  # tier, review_status: only findings has them
+        + ") as findings"
         " from recordings where status = 'done' and call_time is not null"
         " group by day order by day")
     detection = await _last_detection(db, rows, tables)
@@ -81,7 +98,7 @@ async def overview_context(db, name: str) -> dict:
             "detection": detection, "detection_label": labels.detection(detection),
             "detection_off": meaning_ran(detection) is False,
             "detection_notice": labels.detection_off_notice(),
-            "top": await _top_numbers(rows, "message_findings" in tables),
+            "top": await _top_numbers(rows, "message_findings" in tables, only, m_only),
             "chart": calls_chart(per_day, rules), "rules": rules,
             "ce": labels.template_labels()}
 
@@ -95,12 +112,15 @@ async def _last_detection(db, rows, tables: set[str]) -> str | None:
     return last[0]["detection"] if last else None
 
 
-async def _top_numbers(rows, with_messages: bool) -> list[dict]:
-    """Numbers with the most findings (calls and messages); "number unknown" last, never first."""
+async def _top_numbers(rows, with_messages: bool, only: str = " where 1", m_only: str = " where 1"
+                       ) -> list[dict]:
+    """Numbers with the most findings (calls and messages); "number unknown" last, never first.
+    ``only``/``m_only``: the where clause that keeps findings (not listen suggestions)."""
     messages = ("select coalesce(trim(phone_number), '') as number, 0 as recording, 0 as finding,"
-                " 1 as message from message_findings") if with_messages else ""
+                " 1 as message from message_findings" + m_only) if with_messages else ""
     sql = ("select coalesce(trim(r.phone_number), '') as number, r.id as recording,"
-           " (select count(*) from findings f where f.recording_id = r.id) as finding, 0 as message"
+           " (select count(*) from findings f" + only + " and f.recording_id = r.id) as finding,"
+           " 0 as message"
            " from recordings r where r.status = 'done'")
     if messages:
         sql += " union all " + messages

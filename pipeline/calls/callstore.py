@@ -39,10 +39,12 @@ def ensure_tables(store: Store) -> None:
         "id": int, "message_id": int, "rule_id": str, "category": str, "severity": str,
         "matched_text": str, "quote": str, "sent_at": str, "phone_number": str, "citations": str,
         "note": str, "review_status": str, "method": str, "pattern": str, "score": float,
+        "tier": str,
     }, pk="id", if_not_exists=True, foreign_keys=[("message_id", "messages", "id")],
-        defaults={"review_status": "unreviewed"})
-    for col, kind in (("method", "text"), ("pattern", "text"), ("score", "real")):
-        if col not in db["message_findings"].columns_dict:  # made before schema 4
+        defaults={"review_status": "unreviewed", "tier": "finding"})
+    for col, kind in (("method", "text"), ("pattern", "text"), ("score", "real"),
+                      ("tier", "text not null default 'finding'")):
+        if col not in db["message_findings"].columns_dict:  # made before schema 4 (tier: 5)
             db.conn.execute(f"alter table message_findings add column {col} {kind}")
     for table, cols in (("call_log", ["phone_number"]), ("call_log", ["started_at"]),
                         ("pattern_findings", ["category"]), ("pattern_findings", ["phone_number"]),
@@ -182,14 +184,15 @@ def save_messages(store: Store, source: str, messages: list, findings: list[dict
             ids[m.ref] = int(cur.lastrowid)
         c.executemany(
             "insert into message_findings (message_id, rule_id, category, severity, matched_text,"
-            " quote, sent_at, phone_number, citations, note, method, pattern, score)"
-            " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " quote, sent_at, phone_number, citations, note, method, pattern, score, tier)"
+            " values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [(ids[f["source"]], f["rule_id"], f["category"], f["severity"], f["matched_text"],
               f["quote"], f["sent_at"], canonical(f["number"]) or f["number"],
               json.dumps(f["citations"], ensure_ascii=False),
-              f["note"], f.get("method", "rule"), f.get("pattern"), f.get("score"))
+              f["note"], f.get("method", "rule"), f.get("pattern"), f.get("score"),
+              f.get("tier", "finding"))
              for f in findings])
         message_reviews.apply(c)  # a re-scan keeps the verdicts given before
-    return len(findings)
+    return sum(f.get("tier", "finding") == "finding" for f in findings)
 
 

@@ -52,3 +52,10 @@ class Finding:
     method: str = "rule"
     pattern: str | None = None  # the rule's pattern as written in the rule file
     score: float | None = None  # the meaning layer's abuse score for the sentence
+    # "finding": stands on its own (report, drafts, counts).  "listen": a listen suggestion
+    # (值得复听 / worth a listen), ranked by the meaning layer below the finding bar; it
+    # reaches the to-review queue only, until a person confirms it.
+    tier: str = "finding"
+
+
+TIERS = ("finding", "listen")

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .. import textnorm
 from .combine import combine, could_stand_alone
+from .context import context_scores, drop_borrower_side, thread_cues
 from .findings import REVIEW_NOTE, Finding, TimedText, TimedWord  # noqa: F401 (public names)
 from .meaning import MeaningLayer, MeaningUnavailable, shared_meaning
 from .quote import quote_around, quote_in_text, word_spans
@@ -201,25 +202,35 @@ class Detector:
             by_sound=by_sound,
         )
 
-    def detect(self, utterances: list[TimedText]) -> list[Finding]:
-        """Findings for a batch (a recording's segments, a message export), in order.
+    def detect(self, utterances: list[TimedText], threads: list[object] | None = None) -> list[Finding]:
+        """Findings (and listen suggestions) for a batch, in order: a recording's segments,
+        a message export.  ``threads`` gives each utterance's conversation (a message's
+        number); by default the batch is one conversation (a call).
 
-        The meaning layer embeds the whole batch once, so a recording costs one pass.
+        The meaning layer embeds the whole batch once, so a recording costs one pass.  A
+        conversation is judged as a whole (``context.py``): a collection word anywhere in it
+        counts for every sentence, neighbours' scores enter each judgement, and where the
+        speakers are known the borrower's side is never a collector's abuse.
         """
         hits = [self.rule_findings(u) for u in utterances]
         if self.meaning is None:
             return [f for fs in hits for f in fs]
+        policy = self.meaning.policy
+        keys = threads if threads is not None else [None] * len(utterances)
+        cue = thread_cues(utterances, keys, policy)
         # Only sentences whose judgement can change something are embedded: those with an
         # abuse-category rule hit, and those that could be found by meaning alone (long
-        # enough, and using a word of collection talk when the policy asks for one).
-        policy = self.meaning.policy
+        # enough, and in collection talk when the policy asks for it).
         todo = [i for i, (u, fs) in enumerate(zip(utterances, hits, strict=True))
-                if any(f.category in policy.abuse_categories for f in fs) or could_stand_alone(u, policy)]
+                if any(f.category in policy.abuse_categories for f in fs)
+                or could_stand_alone(u, policy, cue[i])]
         judged = dict(zip(todo, self.meaning.judge([utterances[i].text for i in todo]), strict=True))
+        ctx = context_scores(keys, {i: j.abuse for i, j in judged.items()}, policy.neighbour_weight)
         out: list[Finding] = []
         for i, (u, fs) in enumerate(zip(utterances, hits, strict=True)):
-            out += combine(u, fs, judged[i], policy, self._category_citations) if i in judged else fs
-        return out
+            out += (combine(u, fs, judged[i], policy, self._category_citations, cue[i], ctx.get(i))
+                    if i in judged else fs)
+        return drop_borrower_side(utterances, out, policy.abuse_categories)
 
     def _category_citations(self, category: str, language: str) -> list[dict]:
         """Citations for a finding no rule made: those of the rules of its category."""

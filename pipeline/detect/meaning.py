@@ -188,6 +188,35 @@ class Policy:
     # family, work, police, insults...): ordinary speech that merely sounds harsh does not.
     alone_needs_cue: dict[str, bool] = field(default_factory=dict)  # per language
     cues: dict[str, list[str]] = field(default_factory=dict)
+    # Below ``alone_at`` and at least ``listen_at`` (per language), a sentence no rule kept is a
+    # listen suggestion (值得复听): the to-review queue only, never the report until confirmed.
+    listen_at: dict[str, float] = field(default_factory=dict)
+    # A call or thread is judged as a whole: a sentence's score is raised toward its
+    # strongest neighbour's by this share (threats come in runs; one line of a run may
+    # carry no telling word of its own).
+    neighbour_weight: float = 0.0
+    # Severity follows the category's harm, not the score (a threat to expose a borrower to
+    # every contact is not below an insult).
+    severity_by_category: dict[str, str] = field(default_factory=dict)
+    # Words that decide the category a person would give a meaning-found sentence, checked
+    # in order before the head's own ranking ("send your photos to all your contacts" is
+    # third party, whatever else it sounds like).
+    category_words: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+
+    def severity_of(self, category: str) -> str:
+        return self.severity_by_category.get(category, self.severity)
+
+    def worded_categories(self, prepared: str, language: str) -> list[str]:
+        """Categories whose telling words the sentence uses, in the policy's order."""
+        text = prepared.lower()
+        words = set(re.findall(r"[a-z']+", text))
+        out = []
+        for cat, by_lang in self.category_words.items():
+            for w in by_lang.get(language, []):
+                if (w in text) if (language == "zh" or " " in w) else (w in words):
+                    out.append(cat)
+                    break
+        return out
 
     def has_cue(self, prepared: str, language: str) -> bool:
         text = prepared.lower()
@@ -207,7 +236,14 @@ class Policy:
                    min_chars={str(k): int(v) for k, v in (d.get("min_chars") or {}).items()},
                    severity=str(d.get("severity", "medium")),
                    alone_needs_cue={str(k): bool(v) for k, v in (d.get("alone_needs_cue") or {}).items()},
-                   cues={str(k): [str(w).lower() for w in v] for k, v in (d.get("cues") or {}).items()})
+                   cues={str(k): [str(w).lower() for w in v] for k, v in (d.get("cues") or {}).items()},
+                   listen_at={str(k): float(v) for k, v in (d.get("listen_at") or {}).items()},
+                   neighbour_weight=float(d.get("neighbour_weight", 0.0)),
+                   severity_by_category={str(k): str(v) for k, v in
+                                         (d.get("severity_by_category") or {}).items()},
+                   category_words={str(c): {str(lang): [str(w).lower() for w in ws]
+                                            for lang, ws in (by or {}).items()}
+                                   for c, by in (d.get("category_words") or {}).items()})
 
 
 @dataclass

@@ -42,7 +42,8 @@ def predict_all(detector: Detector, items: list[dict]) -> list[set[str]]:
     got: list[set[str]] = [set() for _ in items]
     utterances = [TimedText(it["text"], language=it.get("language"), ref=i) for i, it in enumerate(items)]
     for f in detector.detect(utterances):
-        got[f.ref].add(f.category)
+        if f.tier == "finding":  # listen suggestions are not findings
+            got[f.ref].add(f.category)
     return got
 
 
@@ -174,12 +175,15 @@ def _eval_detect(corpus: tuple[Path, ...], fixtures_db: Path | None, audio: bool
     from .corpora import real_rows, synthetic_rows
     from .detect_measures import (
         acceptance,
+        category_accuracy,
         false_alarms,
+        format_category_accuracy,
         format_cross_validated,
         format_false_alarms,
         format_real,
         score_real,
     )
+    from .lawful import lawful_sentences
     from .ordinary import CorpusError, ordinary_sentences
 
     detectors = _detectors()
@@ -193,8 +197,26 @@ def _eval_detect(corpus: tuple[Path, ...], fixtures_db: Path | None, audio: bool
         click.echo(format_real(f"BLIND real test split (frozen; never trained or tuned on): {len(rows)} rows",
                                systems, errors))
         click.echo()
+        if "rules + meaning" in detectors:
+            click.echo(format_category_accuracy(
+                "category accuracy on the blind abuse rows (rules + meaning; of the flagged rows with "
+                "each labelled category, how many were shown first with it)",
+                category_accuracy(detectors["rules + meaning"], rows)))
+            click.echo()
     if "rules + meaning" in detectors:
         click.echo(format_cross_validated(detectors["rules + meaning"]))
+        click.echo()
+    lawful_best = {}
+    lawful = lawful_sentences("eval")
+    if lawful:
+        # each document is one conversation, as a call or a message thread is
+        systems = {name: false_alarms(d, lawful, [s.url for s in lawful]) for name, d in detectors.items()}
+        lawful_best = systems[next(reversed(systems))]
+        docs = len({s.url for s in lawful})
+        click.echo(format_false_alarms(
+            f"lawful collection talk (eval half, {len(lawful)} sentences from {docs} documents, "
+            "corpora/lawful): findings and queue items (findings + listen suggestions) per 1,000 "
+            "sentences", systems, worst))
         click.echo()
     fa_best = {}
     if ordinary:
@@ -205,7 +227,7 @@ def _eval_detect(corpus: tuple[Path, ...], fixtures_db: Path | None, audio: bool
         systems = {name: false_alarms(d, sentences) for name, d in detectors.items()}
         fa_best = systems[next(reversed(systems))]
         click.echo(format_false_alarms(f"ordinary speech (eval half, {len(sentences)} sentences): "
-                                       "abuse findings per 1,000 sentences", systems, worst))
+                                       "findings and queue items per 1,000 sentences", systems, worst))
         click.echo()
     for path in corpus or ():
         items = read_corpus(Path(path))
@@ -235,10 +257,10 @@ def _eval_detect(corpus: tuple[Path, ...], fixtures_db: Path | None, audio: bool
             if d is best:
                 fixtures_ok = rec == 1.0 and fps == 0
             click.echo()
-    lines = acceptance(blind, fa_best)
+    lines = acceptance(blind, fa_best, lawful_best)
     if audio:
         lines.append(("audio fixtures: every scripted finding, none elsewhere", fixtures_ok))
-    click.echo("acceptance (issue 13):")
+    click.echo("acceptance (issue 22):")
     for text, ok in lines:
         click.echo(f"  {'PASS' if ok else 'FAIL'}  {text}")
     sys.exit(0 if all(ok for _, ok in lines) else 1)

@@ -1,5 +1,11 @@
-"""The figures issue 13 is judged by: abuse vs not on real text, and false alarms on
-ordinary speech, each for rules alone and for rules with the meaning layer.
+"""The figures issues 13 and 22 are judged by: abuse vs not on real text, false alarms on
+ordinary speech and on lawful collection talk, each for rules alone and for rules with the
+meaning layer.
+
+Two tiers are measured apart: *findings* (what reaches a report) and the *queue*
+(findings plus listen suggestions: what a person is asked to listen to).  On the real
+split, "abuse" is scored on findings, "abuse+listen" on the queue, and the category a
+flagged abuse row was given is compared with its labelled ones (category accuracy).
 
 * **Real split** (``corpora/detect``, frozen ``split.json``): per language, is the sentence
   flagged with any abuse category?  Precision and recall with 95% Wilson intervals (the
@@ -16,9 +22,10 @@ from dataclasses import dataclass, field
 
 from ..detect import Detector, Finding, TimedText
 from .corpora import ABUSE_CATEGORIES, Row
-from .ordinary import Sentence
 
-ACCEPT_PRECISION, ACCEPT_RECALL, ACCEPT_FALSE_ALARMS = 0.90, 0.85, 1.0
+ACCEPT_PRECISION, ACCEPT_RECALL, ACCEPT_QUEUE_RECALL = 0.90, 0.50, 0.90
+ACCEPT_FALSE_ALARMS, ACCEPT_ORDINARY_QUEUE = 1.0, 10.0  # per 1,000 ordinary sentences
+ACCEPT_LAWFUL_FINDINGS, ACCEPT_LAWFUL_QUEUE = 5.0, 50.0  # per 1,000 lawful sentences
 
 
 def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -68,9 +75,13 @@ def _utterances(texts: list[tuple[str, str]]) -> list[TimedText]:
     return [TimedText(t, language=lang, ref=i) for i, (t, lang) in enumerate(texts)]
 
 
-def findings_by_item(detector: Detector, texts: list[tuple[str, str]]) -> list[list[Finding]]:
+def findings_by_item(detector: Detector, texts: list[tuple[str, str]],
+                     threads: list[object] | None = None) -> list[list[Finding]]:
+    """Findings and listen suggestions per item; ``threads``: each item's conversation (a
+    lawful document is one, as a call is); by default every item stands alone."""
     out: list[list[Finding]] = [[] for _ in texts]
-    for f in detector.detect(_utterances(texts)):
+    keys = threads if threads is not None else list(range(len(texts)))
+    for f in detector.detect(_utterances(texts), threads=keys):
         out[f.ref].append(f)
     return out
 
@@ -80,11 +91,13 @@ def score_real(detector: Detector, rows: list[Row]) -> dict[str, dict[str, Binar
     found = findings_by_item(detector, [(r.text, r.language) for r in rows])
     out: dict[str, dict[str, Binary]] = {}
     for r, fs in zip(rows, found, strict=True):
-        got = {f.category for f in fs} & set(ABUSE_CATEGORIES)
+        got = {f.category for f in fs if f.tier == "finding"} & set(ABUSE_CATEGORIES)
+        queued = {f.category for f in fs} & set(ABUSE_CATEGORIES)
         want = r.categories & set(ABUSE_CATEGORIES)
-        per = out.setdefault(r.language, {k: Binary() for k in ("abuse", *ABUSE_CATEGORIES)})
-        for key, g, w in [("abuse", bool(got), bool(want))] + [(c, c in got, c in want)
-                                                                for c in ABUSE_CATEGORIES]:
+        per = out.setdefault(r.language, {k: Binary() for k in ("abuse", "abuse+listen",
+                                                                 *ABUSE_CATEGORIES)})
+        for key, g, w in [("abuse", bool(got), bool(want)), ("abuse+listen", bool(queued), bool(want))
+                          ] + [(c, c in got, c in want) for c in ABUSE_CATEGORIES]:
             b = per[key]
             if g and w:
                 b.tp += 1
@@ -99,10 +112,40 @@ def score_real(detector: Detector, rows: list[Row]) -> dict[str, dict[str, Binar
     return out
 
 
+def category_accuracy(detector: Detector, rows: list[Row]) -> dict[str, dict[str, tuple[int, int]]]:
+    """Per language and labelled category: of the abuse rows with that label that were
+    flagged (finding or listen suggestion), how many were given that category as their
+    first (the one a report or the queue shows first) -> (right, flagged)."""
+    abuse = [r for r in rows if r.categories & set(ABUSE_CATEGORIES)]
+    found = findings_by_item(detector, [(r.text, r.language) for r in abuse])
+    out: dict[str, dict[str, tuple[int, int]]] = {}
+    for r, fs in zip(abuse, found, strict=True):
+        shown = [f for f in fs if f.category in ABUSE_CATEGORIES]
+        if not shown:
+            continue
+        tier_first = min(shown, key=lambda f: f.tier != "finding")  # a finding is shown first
+        for c in sorted(r.categories & set(ABUSE_CATEGORIES)):
+            right, n = out.setdefault(r.language, {}).get(c, (0, 0))
+            out[r.language][c] = (right + (tier_first.category == c), n + 1)
+    return out
+
+
+def format_category_accuracy(title: str, acc: dict[str, dict[str, tuple[int, int]]]) -> str:
+    lines = [title]
+    for lang, per in sorted(acc.items()):
+        parts = [f"{c} {r}/{n} ({r / n:.2f})" for c, (r, n) in sorted(per.items()) if n]
+        right = sum(r for r, _ in per.values())
+        total = sum(n for _, n in per.values())
+        share = right / total if total else 0.0
+        lines.append(f"  {lang}: all {right}/{total} ({share:.2f}); " + "; ".join(parts))
+    return "\n".join(lines)
+
+
 @dataclass
 class FalseAlarms:
     sentences: int = 0
     flagged: int = 0
+    queued: int = 0  # findings or listen suggestions (what the to-review queue holds)
     worst: list[tuple[float, str, str, str]] = field(default_factory=list)  # score, rule, method, text
     by_rule: Counter = field(default_factory=Counter)
 
@@ -110,20 +153,33 @@ class FalseAlarms:
     def per_1000(self) -> float:
         return 1000 * self.flagged / self.sentences if self.sentences else 0.0
 
+    @property
+    def queue_per_1000(self) -> float:
+        return 1000 * self.queued / self.sentences if self.sentences else 0.0
 
-def false_alarms(detector: Detector, sentences: list[Sentence]) -> dict[str, FalseAlarms]:
-    found = findings_by_item(detector, [(s.text, s.language) for s in sentences])
+
+def false_alarms(detector: Detector, sentences: list, threads: list[object] | None = None
+                 ) -> dict[str, FalseAlarms]:
+    """Per language: sentences with an abuse finding, and with anything in the queue.
+    ``sentences``: ordinary (``source``) or lawful (``url``) ones; ``threads`` as in
+    ``findings_by_item``."""
+    found = findings_by_item(detector, [(s.text, s.language) for s in sentences], threads)
     out: dict[str, FalseAlarms] = {}
     for s, fs in zip(sentences, found, strict=True):
         fa = out.setdefault(s.language, FalseAlarms())
         fa.sentences += 1
-        abuse = [f for f in fs if f.category in ABUSE_CATEGORIES]
+        queued = [f for f in fs if f.category in ABUSE_CATEGORIES]
+        abuse = [f for f in queued if f.tier == "finding"]
+        fa.queued += bool(queued)
+        if queued:
+            top = max(queued, key=lambda f: (f.tier == "finding", f.score or 0.0))
+            tier = "" if top.tier == "finding" else "listen, "
+            where = getattr(s, "source", None) or getattr(s, "url", "?")
+            fa.worst.append((top.score or 0.0, top.rule_id, tier + top.method, f"[{where}] {s.text}"))
         if abuse:
             fa.flagged += 1
             for f in abuse:
                 fa.by_rule[f.rule_id] += 1
-            top = max(abuse, key=lambda f: f.score or 0.0)
-            fa.worst.append((top.score or 0.0, top.rule_id, top.method, f"[{s.source}] {s.text}"))
     for fa in out.values():
         fa.worst.sort(key=lambda w: -w[0])
     return out
@@ -140,7 +196,9 @@ def format_real(title: str, systems: dict[str, dict[str, dict[str, Binary]]], er
             a = per[lang]["abuse"]
             n_pos, n_neg = a.tp + a.fn, a.fp + a.tn
             lines += ["", f"  {lang} — {name} ({n_pos} abuse, {n_neg} not)", "  " + HEADER,
-                      "  " + a.line("abuse vs not")]
+                      "  " + a.line("abuse vs not (findings)")]
+            if "abuse+listen" in per[lang]:
+                lines.append("  " + per[lang]["abuse+listen"].line("+ listen suggestions"))
             for c in ABUSE_CATEGORIES:
                 b = per[lang][c]
                 if b.tp + b.fn + b.fp:
@@ -152,10 +210,12 @@ def format_real(title: str, systems: dict[str, dict[str, dict[str, Binary]]], er
 
 
 def format_false_alarms(title: str, systems: dict[str, dict[str, FalseAlarms]], worst: int = 10) -> str:
-    lines = [title, f"  {'':<22}{'language':>9}{'sentences':>11}{'flagged':>9}{'per 1,000':>11}"]
+    lines = [title, f"  {'':<22}{'language':>9}{'sentences':>11}{'findings':>9}{'per 1,000':>11}"
+                    f"{'queue':>7}{'per 1,000':>11}"]
     for name, per in systems.items():
         for lang, fa in sorted(per.items()):
-            lines.append(f"  {name:<22}{lang:>9}{fa.sentences:>11}{fa.flagged:>9}{fa.per_1000:>11.2f}")
+            lines.append(f"  {name:<22}{lang:>9}{fa.sentences:>11}{fa.flagged:>9}{fa.per_1000:>11.2f}"
+                         f"{fa.queued:>7}{fa.queue_per_1000:>11.2f}")
     for name, per in systems.items():
         for lang, fa in sorted(per.items()):
             if fa.worst and worst:
@@ -183,16 +243,25 @@ def format_cross_validated(detector: Detector) -> str:
     return "\n".join(lines)
 
 
-def acceptance(blind: dict[str, dict[str, Binary]],
-               ordinary: dict[str, FalseAlarms]) -> list[tuple[str, bool]]:
-    """The issue's acceptance lines, each with whether it is met."""
+def acceptance(blind: dict[str, dict[str, Binary]], ordinary: dict[str, FalseAlarms],
+               lawful: dict[str, FalseAlarms] | None = None) -> list[tuple[str, bool]]:
+    """The issue's acceptance lines (issue 22), each with whether it is met."""
     out = []
     for lang, per in sorted(blind.items()):
-        a = per["abuse"]
-        out.append((f"blind {lang}: precision {a.precision:.3f} >= {ACCEPT_PRECISION}",
-                    a.precision >= ACCEPT_PRECISION))
-        out.append((f"blind {lang}: recall {a.recall:.3f} >= {ACCEPT_RECALL}", a.recall >= ACCEPT_RECALL))
+        a, q = per["abuse"], per["abuse+listen"]
+        out.append((f"blind {lang}: findings precision {a.precision:.3f} >= {ACCEPT_PRECISION} "
+                    f"with recall {a.recall:.3f} >= {ACCEPT_RECALL}",
+                    a.precision >= ACCEPT_PRECISION and a.recall >= ACCEPT_RECALL))
+        out.append((f"blind {lang}: findings + listen suggestions recall {q.recall:.3f} >= "
+                    f"{ACCEPT_QUEUE_RECALL}", q.recall >= ACCEPT_QUEUE_RECALL))
+    for lang, fa in sorted((lawful or {}).items()):
+        out.append((f"lawful {lang}: {fa.per_1000:.2f} findings per 1,000 <= {ACCEPT_LAWFUL_FINDINGS}",
+                    fa.per_1000 <= ACCEPT_LAWFUL_FINDINGS))
+        out.append((f"lawful {lang}: {fa.queue_per_1000:.2f} queue items per 1,000 <= {ACCEPT_LAWFUL_QUEUE}",
+                    fa.queue_per_1000 <= ACCEPT_LAWFUL_QUEUE))
     for lang, fa in sorted(ordinary.items()):
-        out.append((f"ordinary {lang}: {fa.per_1000:.2f} abuse findings per 1,000 <= {ACCEPT_FALSE_ALARMS}",
+        out.append((f"ordinary {lang}: {fa.per_1000:.2f} findings per 1,000 <= {ACCEPT_FALSE_ALARMS}",
                     fa.per_1000 <= ACCEPT_FALSE_ALARMS))
+        out.append((f"ordinary {lang}: {fa.queue_per_1000:.2f} queue items per 1,000 <= "
+                    f"{ACCEPT_ORDINARY_QUEUE}", fa.queue_per_1000 <= ACCEPT_ORDINARY_QUEUE))
     return out

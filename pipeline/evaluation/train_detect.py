@@ -4,6 +4,9 @@ What it trains on (all listed, with counts and hashes, in ``manifest.json``):
 
 * real labelled rows of the ``train`` and ``dev`` splits (``corpora/detect/``); never the
   blind ``test`` split;
+* the ``train`` half of the lawful collection talk (``corpora/lawful/``: real reminders,
+  notices, scripts and letters), as negatives cross-validated with the real rows (folds by
+  document), so that the thresholds keep lawful talk quiet too;
 * the synthetic corpora (``tests/data/detect_*.jsonl``, ``corpora/synthetic/``): they may
   train, never judge;
 * ordinary sentences of the ``train`` half (``pipeline/data/eval/ordinary.yaml``, from PyPI
@@ -45,6 +48,7 @@ from ..detect.meaning import (
 )
 from .corpora import ABUSE_CATEGORIES, Row, real_rows, synthetic_rows
 from .embedcache import EmbeddingCache
+from .lawful import lawful_sentences
 from .ordinary import ordinary_sentences
 
 SEED = 20261129
@@ -58,12 +62,22 @@ NGRAM_ALPHA = 1.0  # the n-gram logit is added to the embedding head's, at this 
 CATEGORY_LOSS = 0.5
 FOLDS = 5
 CALIBRATION_EVERY = {"zh": 5, "en": 2}  # one ordinary train sentence in N sets thresholds
-WEIGHTS = {"real": 3.0, "synthetic": 1.0, "ordinary": 1.0, "ordinary_hard": 6.0}
-# What the thresholds aim for (issue 13), on the cross-validated real rows and on the
-# ordinary calibration fifth: at most this many false alarms per 1,000 ordinary sentences,
-# then the best F1, preferring settings that reach both targets.
-TARGET_PRECISION, TARGET_RECALL = 0.90, 0.85
+WEIGHTS = {"real": 3.0, "lawful": 3.0, "synthetic": 1.0, "ordinary": 1.0, "ordinary_hard": 6.0}
+# What the thresholds aim for (issue 22), on the cross-validated real and lawful rows and on
+# the ordinary calibration fifth.  Findings: at most this many per 1,000 ordinary and lawful
+# sentences, then precision >= 0.90 with recall >= 0.50, else the best F0.5.  Listen
+# suggestions: the lowest bar that keeps findings plus suggestions (the queue) within their
+# own caps, so that as much abuse as possible reaches a person.
+TARGET_PRECISION, TARGET_RECALL = 0.90, 0.50
 MAX_FALSE_ALARMS_PER_1000 = 1.0
+MAX_LAWFUL_FINDINGS_PER_1000 = 5.0
+MAX_ORDINARY_QUEUE_PER_1000 = 10.0
+MAX_LAWFUL_QUEUE_PER_1000 = 50.0
+# A sentence's score is raised toward its strongest neighbour's by this share (context.py).  Not
+# chosen by cross-validation: no labelled real conversation exists here to choose it on; it
+# only ever raises a score, and only next to a sentence that already scores high.
+NEIGHBOUR_WEIGHT = 0.25
+LISTEN_GRID = tuple(round(0.05 + 0.01 * i, 2) for i in range(95))
 VETO_GRID = (0.02, 0.05, 0.1, 0.2, 0.3)
 SOUND_GRID = (0.3, 0.5, 0.7, 0.9)
 ALONE_GRID = tuple(round(0.3 + 0.01 * i, 2) for i in range(70))
@@ -106,6 +120,9 @@ def gather(detector: Detector) -> dict[str, list[Item]]:
     """``fixed`` (always trained on), ``real`` (cross-validated, then trained on) and
     ``calibration`` (ordinary sentences held out to set the false-alarm thresholds)."""
     real = _items([r for r in real_rows() if r.split in ("train", "dev")], detector)
+    for s in lawful_sentences("train"):  # real too: cross-validated by document with the rows
+        real.append(Item(s.id, s.text, s.language, False, [], "lawful",
+                         rule_hits(detector, s.text, s.language), s.url))
     fixed, calib = _items(synthetic_rows(), detector), []
     for s in ordinary_sentences("train"):
         hits = rule_hits(detector, s.text, s.language)
@@ -256,34 +273,88 @@ def _counts(items: list[Item], probs: np.ndarray, cues: list[bool], veto: float,
     return tp, fp, fn
 
 
+def _cue_flags(items: list[Item], idx: list[int], policy: Policy, lang: str, gate: bool) -> list[bool]:
+    """Whether each sentence meets the collection-talk condition: its own word, or (a lawful
+    document is one conversation, as a call is) a word anywhere in its document."""
+    if not gate:
+        return [True] * len(idx)
+    own = [policy.has_cue(prepare(items[i].text), lang) for i in idx]
+    docs = {items[i].doc for i, c in zip(idx, own, strict=True) if c and items[i].group == "lawful"}
+    return [c or (items[i].group == "lawful" and items[i].doc in docs) for i, c in zip(idx, own, strict=True)]
+
+
+def _listen_at(items: list[Item], probs: np.ndarray, cues: list[bool], calib: list[Item],
+               calib_p: np.ndarray, calib_cues: list[bool], veto: float, sound: float,
+               alone: float) -> tuple[float, dict]:
+    """The lowest listen bar whose queue (findings plus suggestions) stays within the
+    ordinary and lawful caps; and what it gives on the cross-validated rows."""
+    lawful = [k for k, it in enumerate(items) if it.group == "lawful"]
+    cap_o = MAX_ORDINARY_QUEUE_PER_1000 * len(calib) / 1000
+    cap_l = MAX_LAWFUL_QUEUE_PER_1000 * len(lawful) / 1000
+    chosen, info = alone, {}
+    def queued(it: Item, p: float, c: bool, listen: float) -> bool:
+        return decide(it, float(p), veto, sound, alone, c) or (float(p) >= listen and c)
+
+    pos = sum(it.abuse for it in items)
+    for listen in sorted((g for g in LISTEN_GRID if g <= alone), reverse=True):
+        q_o = sum(queued(it, p, c, listen) for it, p, c in zip(calib, calib_p, calib_cues, strict=True))
+        q_l = sum(queued(items[k], probs[k], cues[k], listen) for k in lawful)
+        if q_o > cap_o or q_l > cap_l:
+            break
+        found = sum(it.abuse and queued(it, p, c, listen)
+                    for it, p, c in zip(items, probs, cues, strict=True))
+        chosen, info = listen, {
+            "listen_at": listen, "queue_recall": round(found / pos, 3) if pos else 0.0,
+            "ordinary_queue": q_o, "lawful_queue": q_l, "lawful_sentences": len(lawful)}
+    return chosen, info
+
+
 def _best_for_language(real: list[Item], real_p: np.ndarray, calib: list[Item], calib_p: np.ndarray,
                        policy: Policy, lang: str, veto: float, sound: float) -> tuple[tuple, dict]:
-    """The alone-threshold and cue gate for one language, given the shared rule thresholds."""
+    """The alone-threshold, cue gate and listen bar for one language, given the shared rule
+    thresholds."""
     r = [i for i, it in enumerate(real) if it.language == lang]
     c = [i for i, it in enumerate(calib) if it.language == lang]
     cap = round(MAX_FALSE_ALARMS_PER_1000 * len(c) / 1000)
+    n_lawful = sum(real[i].group == "lawful" for i in r)
+    cap_l = round(MAX_LAWFUL_FINDINGS_PER_1000 * n_lawful / 1000)
     best: tuple[tuple, dict] | None = None
     for gate in (False, True):
-        cue_r = [not gate or policy.has_cue(prepare(real[i].text), lang) for i in r]
-        cue_c = [not gate or policy.has_cue(prepare(calib[i].text), lang) for i in c]
+        cue_r = _cue_flags(real, r, policy, lang, gate)
+        cue_c = _cue_flags(calib, c, policy, lang, gate)
         for alone in ALONE_GRID:
             _, fa, _ = _counts([calib[i] for i in c], calib_p[c], cue_c, veto, sound, alone)
             if fa > cap:
                 continue
+            lawful_k = [k for k, i in enumerate(r) if real[i].group == "lawful"]
+            _, lfa, _ = _counts([real[r[k]] for k in lawful_k], real_p[[r[k] for k in lawful_k]],
+                                [cue_r[k] for k in lawful_k], veto, sound, alone)
             tp, fp, fn = _counts([real[i] for i in r], real_p[r], cue_r, veto, sound, alone)
             prec = tp / (tp + fp) if tp + fp else 1.0
             rec = tp / (tp + fn) if tp + fn else 0.0
             # F0.5: when both targets cannot be met, precision counts double.  A finding with no
             # rule behind it has no exact phrase to point to; a false one costs the package
-            # more than a miss costs recall (the rules and the reviewer still catch some).
+            # more than a miss costs recall (the listen queue and the reviewer catch more).
             f05 = 1.25 * prec * rec / (0.25 * prec + rec) if prec + rec else 0.0
-            # both targets first, then precision's, then F0.5; ties go to the stricter setting
-            key = (prec >= TARGET_PRECISION and rec >= TARGET_RECALL, prec >= TARGET_PRECISION,
-                   round(f05, 6), gate, alone)
+            # lawful talk within its cap first (else as few findings on it as can be: rule hits
+            # on lawful wording may make the cap unreachable), then both targets, then
+            # precision's, then F0.5; ties go to the stricter setting
+            key = (lfa <= cap_l, -max(0, lfa - cap_l), prec >= TARGET_PRECISION and rec >= TARGET_RECALL,
+                   prec >= TARGET_PRECISION, round(f05, 6), gate, alone)
             if best is None or key > best[0]:
                 best = (key, {"alone_at": alone, "alone_needs_cue": gate, "precision": round(prec, 3),
-                              "recall": round(rec, 3), "false_alarms": fa, "calibration_sentences": len(c)})
-    return best or ((False, False, 0.0, True, 1.0), {"alone_at": 1.0, "alone_needs_cue": True})
+                              "recall": round(rec, 3), "false_alarms": fa, "calibration_sentences": len(c),
+                              "lawful_findings": lfa, "lawful_sentences": n_lawful})
+    if best is None:
+        return ((False, 0, False, False, 0.0, True, 1.0),
+                {"alone_at": 1.0, "alone_needs_cue": True, "listen_at": 1.0})
+    p = best[1]
+    cue_r = _cue_flags(real, r, policy, lang, p["alone_needs_cue"])
+    cue_c = _cue_flags(calib, c, policy, lang, p["alone_needs_cue"])
+    listen, info = _listen_at([real[i] for i in r], real_p[r], cue_r, [calib[i] for i in c], calib_p[c],
+                              cue_c, veto, sound, p["alone_at"])
+    p.update(info, listen_at=listen)
+    return best
 
 
 def choose_policy(real: list[Item], real_p: np.ndarray, calib: list[Item], calib_p: np.ndarray,
@@ -296,12 +367,13 @@ def choose_policy(real: list[Item], real_p: np.ndarray, calib: list[Item], calib
         for sound in SOUND_GRID:
             picks = {lang: _best_for_language(real, real_p, calib, calib_p, policy, lang, veto, sound)
                      for lang in ("zh", "en")}
-            score = sum(k[0] * 100 + k[1] * 10 + k[2] for k, _ in picks.values())
+            score = sum(k[0] * 1000 + k[1] + k[2] * 100 + k[3] * 10 + k[4] for k, _ in picks.values())
             key = (round(score, 6), veto, sound)
             if not best or key > best["key"]:
                 best = {"key": key, "rule_veto_below": veto, "sound_needs": sound,
                         "alone_at": {lang: p["alone_at"] for lang, (_, p) in picks.items()},
                         "alone_needs_cue": {lang: p["alone_needs_cue"] for lang, (_, p) in picks.items()},
+                        "listen_at": {lang: p["listen_at"] for lang, (_, p) in picks.items()},
                         "cross_validated": {lang: p for lang, (_, p) in picks.items()}}
     best.pop("key")
     return best
@@ -313,6 +385,11 @@ def _digest(items: list[Item]) -> str:
     for it in sorted(items, key=lambda i: i.id):
         h.update(json.dumps([it.id, it.text, it.abuse, it.categories], ensure_ascii=False).encode())
     return h.hexdigest()
+
+
+def _categories() -> dict:
+    """severity_by_category and category_words, copied into policy.yaml from categories.yaml."""
+    return yaml.safe_load((default_meaning_path() / "categories.yaml").read_text(encoding="utf-8"))
 
 
 def _cues() -> dict[str, list[str]]:
@@ -341,6 +418,9 @@ def train(out: Path | None = None, progress: bool = True) -> dict:
         "sound_needs": chosen["sound_needs"],
         "alone_at": chosen["alone_at"],
         "alone_needs_cue": chosen["alone_needs_cue"],
+        "listen_at": chosen["listen_at"],
+        "neighbour_weight": NEIGHBOUR_WEIGHT,
+        **_categories(),
         "category_floor": 0.5,
         "min_chars": {"zh": 4, "en": 12},
         "severity": "medium",

@@ -200,6 +200,8 @@ class FindingItem:
     score: float | None = None
     run_id: int | None = None
     detection: str | None = None
+    # "listen" only for a listen suggestion a reviewer confirmed (the others never reach a report)
+    tier: str = "finding"
 
     @property
     def opening(self) -> bool:
@@ -521,13 +523,17 @@ def _findings(store: Store, by_id: dict[str, Recording], known: dict[str, dict]
             "select f.id, f.recording_id, f.category, f.severity, f.rule_id, f.quote,"
             " f.matched_text, f.start, f.end, f.confidence, f.speaker, f.citations, f.note,"
             " coalesce(f.review_status, 'unreviewed'), s.idx, f.method, f.pattern, f.score,"
-            " f.run_id, ru.detection from findings f left join segments s on s.id = f.segment_id"
-            " left join runs ru on ru.id = f.run_id order by f.recording_id, f.start"):
+            " f.run_id, ru.detection, f.tier from findings f left join segments s on s.id = f.segment_id"
+            " left join runs ru on ru.id = f.run_id"
+            # listen suggestions (值得复听) reach a report only once a reviewer confirms them
+            " where coalesce(f.tier, 'finding') = 'finding' or f.review_status = 'confirmed'"
+            " order by f.recording_id, f.start"):
         rec = by_id.get(row[1])
         if rec is None:
             continue
         item = FindingItem(row[0], rec, *row[2:11], json.loads(row[11] or "[]"), row[12], row[13])
         item.method, item.pattern, item.score, item.run_id, item.detection = row[15:20]
+        item.tier = row[20] or "finding"
         item.shown_citations = shown_citations(item.citations, rec.jurisdiction, rec.call_time, known)
         verdict = verdicts.get(item.id)
         if verdict and row[13] != "unreviewed":

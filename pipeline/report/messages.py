@@ -84,6 +84,11 @@ class MessageItem:
         return [f.matched_text for f in self.findings if f.matched_text]
 
 
+def _has_tier(conn) -> bool:
+    """Whether ``message_findings`` has the tier column (schema 6; older tables: all findings)."""
+    return any(r[1] == "tier" for r in conn.execute("pragma table_info(message_findings)"))
+
+
 def _covers_time(scope: _Scope, iso: str | None) -> bool:
     try:
         return scope.covers_time(iso)
@@ -106,6 +111,9 @@ def load_messages(conn: sqlite3.Connection, scope: _Scope, judge: NumberRules,
             " f.category, f.severity, f.matched_text, f.citations, f.note, f.review_status,"
             " f.method, f.pattern, f.score from message_findings f"
             " join messages m on m.id = f.message_id"
+            # listen suggestions reach a report only once a reviewer confirms them
+            + (" where coalesce(f.tier, 'finding') = 'finding' or f.review_status = 'confirmed'"
+               if _has_tier(conn) else "") +
             " order by coalesce(m.sent_at, '9999'), m.source, m.id, f.id"):
         if (category in CONTEXT_CATEGORIES or not scope.covers_number(number)
                 or not _covers_time(scope, sent_at)):
