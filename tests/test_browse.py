@@ -405,3 +405,25 @@ def test_transcribe_summary_names_the_right_browse_command():
     assert browse_hint(Path("evidence.db")) == "make browse"
     assert browse_hint(Path("e.db")) == "call-evidence browse --db e.db"
     assert browse_hint(Path("my cases/e.db")) == "call-evidence browse --db 'my cases/e.db'"
+
+
+def test_a_superseded_recording_leaves_every_list_and_count(small_db):
+    """A truncated copy superseded by the whole call (issue 23) is kept, but its findings
+    are no longer listed, queued or counted: the whole recording's stand for it."""
+    con = sqlite3.connect(small_db)
+    rid, n = con.execute("select recording_id, count(*) from findings group by recording_id"
+                         " order by count(*) desc limit 1").fetchone()
+    before = Datasette([str(small_db)], metadata=metadata_for(small_db))
+    listed = {r["finding_id"] for r in rows(before, "/small/findings_newest.json")}
+    queued = len(rows(before, "/small/to_review.json"))
+    total = int(re.search(r"(\d+) findings to review", re.sub(r"<[^>]+>", "", get(
+        before, "/-/call-evidence/overview/small").text)).group(1))
+    con.execute("update recordings set status = 'superseded' where id = ?", [rid])
+    con.commit()
+    gone = {i for (i,) in con.execute("select id from findings where recording_id = ?", [rid])}
+    con.close()
+    after = Datasette([str(small_db)], metadata=metadata_for(small_db))
+    assert {r["finding_id"] for r in rows(after, "/small/findings_newest.json")} == listed - gone
+    assert len(rows(after, "/small/to_review.json")) < queued
+    page = re.sub(r"<[^>]+>", "", get(after, "/-/call-evidence/overview/small").text)
+    assert f"{total - n} findings to review" in page or (total - n == 0)

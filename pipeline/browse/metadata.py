@@ -53,7 +53,8 @@ _NO_WHY_COLS = "null as method, null as score, f.note, null as run_id"
 # Schema 6: a listen suggestion says so in every list that shows one (the to-review queue).
 _TIER_COL = ("case when f.tier = 'listen' then 'worth a listen / 值得复听' "
              "else 'finding / 疑似违规' end as tier")
-_FINDING_FROM = """from findings f join recordings r on r.id = f.recording_id
+# A recording superseded by a longer copy of the same call is left out of every list.
+_FINDING_FROM = """from findings f join recordings r on r.id = f.recording_id and r.status != 'superseded'
 left join segments s on s.id = f.segment_id"""
 FINDING_SHOW = ["finding_id", "call_time", "category", "quote", "start", "review_status"]
 _UNDATED_LAST = "r.call_time is null"

@@ -43,13 +43,14 @@ async def overview_context(db, name: str) -> dict:
         " from recordings"))[0]
     # Listen suggestions (schema 6) are counted apart, never as findings; one a reviewer
     # confirmed is a finding from then on.
-    only = " where 1"
+    # A recording superseded by a longer copy of the same call (schema 6) counts no more.
+    only = " where recording_id not in (select id from recordings where status = 'superseded')"
     totals["listen"] = 0
     if "tier" in await db.table_columns("findings"):
-        only = " where (coalesce(tier, 'finding') = 'finding' or review_status = 'confirmed')"
         totals["listen"] = (await rows(
-            "select count(*) as n from findings where tier = 'listen'"
+            "select count(*) as n from findings" + only + " and tier = 'listen'"
             " and coalesce(review_status, 'unreviewed') = 'unreviewed'"))[0]["n"]
+        only += " and (coalesce(tier, 'finding') = 'finding' or review_status = 'confirmed')"
     totals["findings"] = (await rows("select count(*) as n from findings" + only))[0]["n"]
     totals["unreviewed"] = (await rows(
         "select count(*) as n from findings" + only + " and coalesce(review_status, 'unreviewed')"
@@ -89,7 +90,7 @@ async def overview_context(db, name: str) -> dict:
         f"select date(call_time) as day, count(*) as calls, sum({night}) as night,"
         " (select count(*) from findings f join recordings r2 on r2.id = f.recording_id"
         "   where date(r2.call_time) = date(recordings.call_time)"
-        + only.replace(" where ", " and ")  # tier, review_status: only findings has them
+        + " and " + only.removeprefix(" where ")  # tier, review_status: only findings has them
         + ") as findings"
         " from recordings where status = 'done' and call_time is not null"
         " group by day order by day")
