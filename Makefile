@@ -85,7 +85,7 @@ lint: setup
 # `make test` leaves out the tests marked `long` (pyproject.toml) and says so; CI runs them too.
 LONG_TESTS = an hour of hold music, a three-hour file, kill -9 and Ray-kill recovery, the voice frontend against librosa
 test: setup lint
-	$(BIN)/pytest -q -m "not long"
+	$(BIN)/pytest -q -m "not long" --durations=25
 	@echo "Not run by make test (marked long: $(LONG_TESTS)): make test-long. CI runs both."
 
 test-long: setup

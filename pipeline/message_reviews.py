@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import sqlite3
 
-from .store import ReviewConflict, Store, now, verdict_note
+from .store import Store, check_review_rows, now, verdict_note
 
 TABLE = "message_reviews"
 _KEY_SQL = ("select f.id, coalesce(f.phone_number, ''), coalesce(f.sent_at, ''), m.text, f.rule_id,"
@@ -103,15 +103,7 @@ def set_review(store: Store, ids: list[int], status: str, note: str | None = Non
         ensure_table(c)
         rows = c.execute(_KEY_SQL.replace(" from message_findings f", ", f.quote from message_findings f")
                          + f" where f.id in ({', '.join('?' * len(ids))})", list(ids)).fetchall()
-        missing = sorted(set(ids) - {r[0] for r in rows})
-        if missing:
-            raise ValueError(f"no message finding with id {', '.join(map(str, missing))}")
-        changed = [r for r in rows if expect is not None and r[6] != expect]
-        if changed:
-            raise ReviewConflict(
-                f"message finding {changed[0][0]} is now {changed[0][6]}, not {expect}: it was"
-                " reviewed since this page was shown (or the form was sent twice). Nothing was"
-                " changed; reload the page to see the current verdict.")
+        check_review_rows(rows, ids, expect, 6, "message finding")
         stamp = now()
         c.executemany(
             f"insert into {TABLE} (phone_number, sent_at, text_sha256, rule_id, category, quote,"

@@ -440,15 +440,7 @@ class Store:
                 f"select id, recording_id, rule_id, category, start, end, quote,"
                 f" coalesce(review_status, 'unreviewed') from findings"
                 f" where id in ({', '.join('?' * len(finding_ids))})", list(finding_ids)).fetchall()
-            missing = sorted(set(finding_ids) - {r[0] for r in rows})
-            if missing:
-                raise ValueError(f"no finding with id {', '.join(map(str, missing))}")
-            changed = [r for r in rows if expect is not None and r[7] != expect]
-            if changed:
-                raise ReviewConflict(
-                    f"finding {changed[0][0]} is now {changed[0][7]}, not {expect}: it was reviewed"
-                    " since this page was shown (or the form was sent twice). Nothing was changed;"
-                    " reload the page to see the current verdict.")
+            check_review_rows(rows, finding_ids, expect, 7, "finding")
             stamp = now()
             for _fid, sha, rule_id, category, start, end, quote, _st in rows:
                 # append-only: the newest verdict on a finding counts, a reset is one more
@@ -497,6 +489,21 @@ class Store:
 
 class ReviewConflict(ValueError):
     """A verdict was refused because the finding changed since the caller looked."""
+
+
+def check_review_rows(rows: list, ids: list[int], expect: str | None, status_at: int,
+                      what: str) -> None:
+    """Before a verdict is written (call and message findings alike): every id asked for
+    exists, and none changed status since the page that sent it was shown."""
+    missing = sorted(set(ids) - {r[0] for r in rows})
+    if missing:
+        raise ValueError(f"no {what} with id {', '.join(map(str, missing))}")
+    changed = [r for r in rows if expect is not None and r[status_at] != expect]
+    if changed:
+        raise ReviewConflict(
+            f"{what} {changed[0][0]} is now {changed[0][status_at]}, not {expect}: it was reviewed"
+            " since this page was shown (or the form was sent twice). Nothing was changed;"
+            " reload the page to see the current verdict.")
 
 
 def verdict_note(status: str, note: str | None, reason: str | None) -> str | None:
