@@ -18,7 +18,8 @@ from .export import local_time
 OPTIONAL_COLUMNS = ("direction", "contact")
 DIRECTIONS = {"incoming": "Incoming / 来电", "in": "Incoming / 来电",
               "outgoing": "Outgoing / 去电", "out": "Outgoing / 去电",
-              "missed": "Missed / 未接", "rejected": "Rejected / 拒接"}
+              "missed": "Missed / 未接", "rejected": "Rejected / 拒接",
+              "unknown": "Unknown: the file name does not say / 未知：文件名未说明"}
 DASH = "—"
 
 
