@@ -6,7 +6,7 @@ labels the page shows (``citations``); the whole stored set, every jurisdiction'
 checked or not, stays for experts as raw JSON under ``citations_stored``.  The
 filter runs when the rows are read, never when they are stored, so a later
 ``numbers.yaml`` (or a citation checked since) re-judges the old findings, as the
-report and the pages do: the jurisdiction is decided by ``pipeline/jurisdiction.py``
+report and the pages do: the jurisdiction is decided by ``pipeline/calls/jurisdiction.py``
 exactly as ``lookup.CallLaw`` decides it for the pages.
 
 The review goes with each row: ``verdict`` (``confirmed``, ``dismissed``,

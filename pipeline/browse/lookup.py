@@ -5,7 +5,7 @@ again: the call (time, number, file), its sentences, and the law that judges it.
 Each answer is kept for ``TTL_S`` seconds, so a page costs about one query per
 recording, and a change (a re-run, an edited ``numbers.yaml``) shows within seconds.
 
-The law is decided exactly as the report decides it (``pipeline/jurisdiction.py``):
+The law is decided exactly as the report decides it (``pipeline/calls/jurisdiction.py``):
 the number's jurisdiction from ``numbers.yaml`` beside the database, the country
 code, the last run's ``--jurisdiction``, else CN; then only that jurisdiction's
 verified citations, in force on the call's day (``shown_citations``).  So the

@@ -11,7 +11,7 @@ Two rules a recipient relies on are decided here:
   (``findings.segment_id``); the report shows the sentence's start as its time
   everywhere, and the matched words' own span beside it.
 - *The right law.*  Each call is judged under the jurisdiction of its number
-  (``pipeline/jurisdiction.py``); only that jurisdiction's citations are shown,
+  (``pipeline/calls/jurisdiction.py``); only that jurisdiction's citations are shown,
   and only those marked ``verified`` in the rule files (and in force on the day).
   The rule itself (``jurisdiction.shown_citations``) is shared with the browser.
 """
