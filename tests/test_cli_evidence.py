@@ -12,7 +12,8 @@ from pipeline.store import Store
 def test_scan_text_prints_json_lines_and_stores(tmp_path):
     sms = tmp_path / "sms.csv"
     sms.write_text("号码,时间,内容\n10690000,2026-11-02 23:10:00,再不还钱就爆你通讯录\n"
-                   "95555,2026-11-03 10:00:00,您的账单已出\n", encoding="utf-8")
+                   "95555,2026-11-03 10:00:00,【XX银行】您的信用卡本期账单已出，应还金额1,234.00元，"
+                   "最后还款日11月20日。\n", encoding="utf-8")
     db = tmp_path / "e.db"
     r = CliRunner().invoke(cli, ["scan-text", str(sms), "--db", str(db)])
     assert r.exit_code == 0, r.output

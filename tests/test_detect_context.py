@@ -63,6 +63,26 @@ def test_the_neighbours_score_can_lift_a_sentence_but_only_up_to_what_the_contex
                                 ctx=0.2)] == ["finding"]
 
 
+def test_a_sentence_read_as_plainly_not_abuse_is_not_lifted_by_its_neighbours(rules):
+    # listen bar 0.5: below half of it on its own, no neighbour makes a bill reminder suspect
+    assert run(rules, "您的账单已出，请按时还款", judged(0.2, threat_harm=0.1), ctx=0.7) == []
+    assert [f.tier for f in run(rules, "您的账单已出，请按时还款", judged(0.25, threat_harm=0.1),
+                                ctx=0.7)] == ["listen"]
+
+
+def test_a_money_demand_hit_is_vetoed_only_below_its_own_ceiling(rules):
+    import dataclasses
+
+    text = "把钱转到我私人账户上"
+    assert {f.category for f in rules.rule_findings(TimedText(text))} == {"money_demand"}
+    strict = dataclasses.replace(POLICY, rule_veto_below=0.7, veto_at_most={"money_demand": 0.3})
+    u = TimedText(text)
+    kept = combine(u, rules.rule_findings(u), judged(0.5), strict, rules._category_citations)
+    assert [(f.category, f.method) for f in kept] == [("money_demand", "rule+meaning")]
+    assert combine(u, rules.rule_findings(u), judged(0.2), strict, rules._category_citations) == []
+    assert strict.veto_for("money_demand") == 0.3 and strict.veto_for("insult") == 0.7
+
+
 def test_the_category_is_the_one_the_words_name_and_the_severity_the_categorys(rules):
     # the head reads "photos to all your contacts" as shaming; the words name third party
     u = TimedText("把你的照片发给你所有联系人，让大家看看你欠钱不还")

@@ -68,8 +68,18 @@ def test_the_abusive_line_with_no_collection_word_is_flagged_in_a_collection_cal
 
 @pytest.mark.parametrize("lang", ["zh", "en"])
 def test_a_lawful_call_with_the_same_collection_words_stays_quiet(detector, lang):
-    found = detector.detect(call(LAWFUL[lang], lang))
-    assert not [(f.ref, f.category, f.tier) for f in found if f.category in ABUSE]
+    found = [f for f in detector.detect(call(LAWFUL[lang], lang)) if f.category in ABUSE]
+    # nothing reaches a report or the counts
+    assert not [(f.ref, f.category) for f in found if f.tier == "finding"]
+    # and the queue asks for a listen to at most one line of it: the listen bar is set so that
+    # about 1 lawful sentence in 20 may be queued (issue 22's cap, 50 per 1,000; measured on
+    # real lawful talk in docs/detection.md), and a consequence stated lawfully ("以免产生更多
+    # 罚息") is the kind a caseworker is asked to hear once
+    assert len({f.ref for f in found}) <= 1
+    abusive = [f for f in detector.detect(call([*CALLS[0 if lang == "zh" else 1][1],
+                                                CALLS[0 if lang == "zh" else 1][2]], lang))
+               if f.category in ABUSE]
+    assert len({f.ref for f in abusive}) > len({f.ref for f in found})
 
 
 def test_a_message_thread_is_judged_as_a_whole_and_only_with_its_own_number(detector):

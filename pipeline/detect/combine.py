@@ -95,7 +95,7 @@ def combine(u: TimedText, hits: list[Finding], j: Judgement, policy: Policy,
             if j.abuse < policy.sound_needs:
                 continue
             f.method = "sound+meaning"
-        elif j.abuse < policy.rule_veto_below:
+        elif j.abuse < policy.veto_for(f.category):
             continue
         else:
             f.method = "rule+meaning"
@@ -105,9 +105,13 @@ def combine(u: TimedText, hits: list[Finding], j: Judgement, policy: Policy,
         return kept
     lang = _language(u)
     text = (u.text or "").strip()
-    s = j.abuse if context_score is None else max(j.abuse, context_score)
     alone = policy.alone_at.get(lang, 1.01)
     listen = min(policy.listen_at.get(lang, alone), alone)
+    # Neighbours lift a sentence the layer already half suspects, never one it reads as
+    # plainly not abuse (below half the listen bar on its own): a bill reminder next to a
+    # threat is still a bill reminder.
+    lift = context_score is not None and j.abuse >= listen / 2
+    s = max(j.abuse, context_score) if lift else j.abuse
     if s < listen or not could_stand_alone(u, policy, thread_cue):
         return kept
     tier = "finding" if s >= alone else "listen"

@@ -9,7 +9,8 @@ than the same words in small talk.  Three things, all cheap (no extra embedding)
   "collection talk" condition for every sentence in it;
 * ``context_scores``: each judged sentence's score is raised toward its strongest judged
   neighbour's (the sentence just before and just after in the same conversation), by
-  ``neighbour_weight`` of the gap; never lowered;
+  ``neighbour_weight`` of the gap; never lowered, and (``combine``) never used for a
+  sentence the layer reads as plainly not abuse;
 * ``drop_borrower_side``: where the speakers are known (stereo channels, ``--diarize``),
   the side that reads as the borrower's (asks to stop, names no institution, says
   nothing abusive) is never a collector's abuse: abuse findings and listen suggestions in

@@ -202,6 +202,16 @@ class Policy:
     # in order before the head's own ranking ("send your photos to all your contacts" is
     # third party, whatever else it sounds like).
     category_words: dict[str, dict[str, list[str]]] = field(default_factory=dict)
+    # Categories whose rule hits the layer may veto only below this (lower than
+    # ``rule_veto_below``): where it has almost no real abuse of the kind to learn from and
+    # much lawful talk that sounds alike (a lawful "please pay" against an invented fee), it
+    # cannot tell them apart, so the rule's own words (a personal account, an invented fee)
+    # decide unless the layer is sure.
+    veto_at_most: dict[str, float] = field(default_factory=dict)
+
+    def veto_for(self, category: str) -> float:
+        """The score below which a rule hit of ``category`` is dropped."""
+        return min(self.rule_veto_below, self.veto_at_most.get(category, self.rule_veto_below))
 
     def severity_of(self, category: str) -> str:
         return self.severity_by_category.get(category, self.severity)
@@ -243,7 +253,8 @@ class Policy:
                                          (d.get("severity_by_category") or {}).items()},
                    category_words={str(c): {str(lang): [str(w).lower() for w in ws]
                                             for lang, ws in (by or {}).items()}
-                                   for c, by in (d.get("category_words") or {}).items()})
+                                   for c, by in (d.get("category_words") or {}).items()},
+                   veto_at_most={str(k): float(v) for k, v in (d.get("veto_at_most") or {}).items()})
 
 
 @dataclass

@@ -176,6 +176,7 @@ def _eval_detect(corpus: tuple[Path, ...], fixtures_db: Path | None, audio: bool
     from .detect_measures import (
         acceptance,
         category_accuracy,
+        document_of,
         false_alarms,
         format_category_accuracy,
         format_cross_validated,
@@ -192,16 +193,26 @@ def _eval_detect(corpus: tuple[Path, ...], fixtures_db: Path | None, audio: bool
     blind = {}
     rows = [r for r in real if r.split == "test"]
     if rows:
-        systems = {name: score_real(d, rows) for name, d in detectors.items()}
+        # Each row alone (as issue 13 measured), then each source document as one
+        # conversation: a quoted threat carries no debt word of its own, but in a call, as
+        # in the article it was quoted from, the talk around it is about a debt.  The lawful
+        # measure below judges its documents the same way; the acceptance lines use this one.
+        alone = {name: score_real(d, rows) for name, d in detectors.items()}
+        click.echo(format_real(f"BLIND real test split (frozen; never trained or tuned on): "
+                               f"{len(rows)} rows, each row alone", alone, errors))
+        click.echo()
+        systems = {name: score_real(d, rows, by_document=True) for name, d in detectors.items()}
         blind = systems[next(reversed(systems))]
-        click.echo(format_real(f"BLIND real test split (frozen; never trained or tuned on): {len(rows)} rows",
-                               systems, errors))
+        docs = len({document_of(r) for r in rows})
+        click.echo(format_real(f"BLIND real test split: the same {len(rows)} rows, each of the {docs} source "
+                               "documents one conversation (its collection words count for all its rows; "
+                               "no neighbours: rows are extracts)", systems, errors))
         click.echo()
         if "rules + meaning" in detectors:
             click.echo(format_category_accuracy(
-                "category accuracy on the blind abuse rows (rules + meaning; of the flagged rows with "
-                "each labelled category, how many were shown first with it)",
-                category_accuracy(detectors["rules + meaning"], rows)))
+                "category accuracy on the blind abuse rows (rules + meaning, documents as conversations; "
+                "of the flagged rows with each labelled category, how many were shown first with it)",
+                category_accuracy(detectors["rules + meaning"], rows, by_document=True)))
             click.echo()
     if "rules + meaning" in detectors:
         click.echo(format_cross_validated(detectors["rules + meaning"]))

@@ -86,9 +86,37 @@ def findings_by_item(detector: Detector, texts: list[tuple[str, str]],
     return out
 
 
-def score_real(detector: Detector, rows: list[Row]) -> dict[str, dict[str, Binary]]:
-    """Per language: {"abuse": Binary, <category>: Binary...} for the given rows."""
-    found = findings_by_item(detector, [(r.text, r.language) for r in rows])
+def document_of(row: Row) -> str:
+    """The source document a real row was quoted from (its address)."""
+    return str((row.extra.get("source") or {}).get("url") or row.id)
+
+
+def as_conversations(detector: Detector) -> Detector:
+    """The same detector, for judging each source document of the real split as one
+    conversation: its collection words count for all its rows (as a call's do), but its rows
+    are extracts, not consecutive sentences, so no neighbour enters a judgement."""
+    import copy
+    import dataclasses
+
+    if detector.meaning is None:
+        return detector
+    layer = copy.copy(detector.meaning)
+    layer.policy = dataclasses.replace(layer.policy, neighbour_weight=0.0)
+    out = copy.copy(detector)
+    out.meaning = layer
+    return out
+
+
+def score_real(detector: Detector, rows: list[Row], by_document: bool = False
+               ) -> dict[str, dict[str, Binary]]:
+    """Per language: {"abuse": Binary, <category>: Binary...} for the given rows.
+
+    ``by_document``: each source document is one conversation (``as_conversations``), as a
+    lawful document is in the lawful measure; else every row stands alone."""
+    if by_document:
+        detector = as_conversations(detector)
+    threads = [document_of(r) for r in rows] if by_document else None
+    found = findings_by_item(detector, [(r.text, r.language) for r in rows], threads)
     out: dict[str, dict[str, Binary]] = {}
     for r, fs in zip(rows, found, strict=True):
         got = {f.category for f in fs if f.tier == "finding"} & set(ABUSE_CATEGORIES)
@@ -112,12 +140,18 @@ def score_real(detector: Detector, rows: list[Row]) -> dict[str, dict[str, Binar
     return out
 
 
-def category_accuracy(detector: Detector, rows: list[Row]) -> dict[str, dict[str, tuple[int, int]]]:
+def category_accuracy(detector: Detector, rows: list[Row], by_document: bool = False
+                      ) -> dict[str, dict[str, tuple[int, int]]]:
     """Per language and labelled category: of the abuse rows with that label that were
     flagged (finding or listen suggestion), how many were given that category as their
     first (the one a report or the queue shows first) -> (right, flagged)."""
+    if by_document:
+        detector = as_conversations(detector)
     abuse = [r for r in rows if r.categories & set(ABUSE_CATEGORIES)]
-    found = findings_by_item(detector, [(r.text, r.language) for r in abuse])
+    # the whole document's rows are judged together, so its collection words count
+    found_all = findings_by_item(detector, [(r.text, r.language) for r in rows],
+                                 [document_of(r) for r in rows] if by_document else None)
+    found = [fs for r, fs in zip(rows, found_all, strict=True) if r.categories & set(ABUSE_CATEGORIES)]
     out: dict[str, dict[str, tuple[int, int]]] = {}
     for r, fs in zip(abuse, found, strict=True):
         shown = [f for f in fs if f.category in ABUSE_CATEGORIES]
@@ -249,11 +283,11 @@ def acceptance(blind: dict[str, dict[str, Binary]], ordinary: dict[str, FalseAla
     out = []
     for lang, per in sorted(blind.items()):
         a, q = per["abuse"], per["abuse+listen"]
-        out.append((f"blind {lang}: findings precision {a.precision:.3f} >= {ACCEPT_PRECISION} "
-                    f"with recall {a.recall:.3f} >= {ACCEPT_RECALL}",
+        out.append((f"blind {lang} (documents as conversations): findings precision "
+                    f"{a.precision:.3f} >= {ACCEPT_PRECISION} with recall {a.recall:.3f} >= {ACCEPT_RECALL}",
                     a.precision >= ACCEPT_PRECISION and a.recall >= ACCEPT_RECALL))
-        out.append((f"blind {lang}: findings + listen suggestions recall {q.recall:.3f} >= "
-                    f"{ACCEPT_QUEUE_RECALL}", q.recall >= ACCEPT_QUEUE_RECALL))
+        out.append((f"blind {lang} (documents as conversations): findings + listen suggestions "
+                    f"recall {q.recall:.3f} >= {ACCEPT_QUEUE_RECALL}", q.recall >= ACCEPT_QUEUE_RECALL))
     for lang, fa in sorted((lawful or {}).items()):
         out.append((f"lawful {lang}: {fa.per_1000:.2f} findings per 1,000 <= {ACCEPT_LAWFUL_FINDINGS}",
                     fa.per_1000 <= ACCEPT_LAWFUL_FINDINGS))

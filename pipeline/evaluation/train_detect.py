@@ -52,7 +52,7 @@ from .lawful import lawful_sentences
 from .ordinary import ordinary_sentences
 
 SEED = 20261129
-HIDDEN = 64
+HIDDEN = 128
 EPOCHS = 300
 LEARNING_RATE = 3e-3
 L2 = 1e-2
@@ -62,7 +62,11 @@ NGRAM_ALPHA = 1.0  # the n-gram logit is added to the embedding head's, at this 
 CATEGORY_LOSS = 0.5
 FOLDS = 5
 CALIBRATION_EVERY = {"zh": 5, "en": 2}  # one ordinary train sentence in N sets thresholds
-WEIGHTS = {"real": 3.0, "lawful": 3.0, "synthetic": 1.0, "ordinary": 1.0, "ordinary_hard": 6.0}
+# Chosen by cross-validation (2026-12-07, a sweep over these weights, the hidden width, the
+# L2 and the n-gram share; docs/detection.md): the real and lawful rows, few as they are,
+# teach more than the many synthetic lines, and weighing them 20 times raised the rank
+# (AUC) of real abuse in both languages and the precision of findings.
+WEIGHTS = {"real": 20.0, "lawful": 20.0, "synthetic": 1.0, "ordinary": 1.0, "ordinary_hard": 6.0}
 # What the thresholds aim for (issue 22), on the cross-validated real and lawful rows and on
 # the ordinary calibration fifth.  Findings: at most this many per 1,000 ordinary and lawful
 # sentences, then precision >= 0.90 with recall >= 0.50, else the best F0.5.  Listen
@@ -78,9 +82,18 @@ MAX_LAWFUL_QUEUE_PER_1000 = 50.0
 # only ever raises a score, and only next to a sentence that already scores high.
 NEIGHBOUR_WEIGHT = 0.25
 LISTEN_GRID = tuple(round(0.05 + 0.01 * i, 2) for i in range(95))
-VETO_GRID = (0.02, 0.05, 0.1, 0.2, 0.3)
+# a rule hit the layer scores below the veto is dropped (or, above the listen bar, queued):
+# higher vetoes trade recall of rule findings for precision, chosen like the rest
+VETO_GRID = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9)
 SOUND_GRID = (0.3, 0.5, 0.7, 0.9)
-ALONE_GRID = tuple(round(0.3 + 0.01 * i, 2) for i in range(70))
+# Money demands: the head has about a dozen real ones to learn from and 800 lawful sentences about paying,
+# so it cannot tell an invented fee from a lawful one; their rule hits (which name the
+# improper part) are vetoed only below 0.3, the bar of the first heads.  Not chosen by
+# cross-validation: too few real rows to choose it on.
+VETO_AT_MOST = {"money_demand": 0.3}
+# up to 0.999: a head trained with more weight on the real rows is surer of itself, and the
+# ordinary false-alarm cap may then only be kept above 0.99
+ALONE_GRID = tuple(round(0.3 + 0.01 * i, 2) for i in range(70)) + (0.995, 0.998, 0.999)
 
 
 @dataclass
@@ -256,8 +269,8 @@ def cross_validate(sets: dict[str, list[Item]], emb: dict[str, np.ndarray],
 # ---------------------------------------------------------------------- the policy
 def decide(item: Item, p: float, veto: float, sound: float, alone: float, cue_ok: bool) -> bool:
     """Does the combined detector flag this sentence as abuse?  (combine.py, in brief.)"""
-    for _cat, by_sound in item.rule_hits:
-        if (by_sound and p >= sound) or (not by_sound and p >= veto):
+    for cat, by_sound in item.rule_hits:
+        if (by_sound and p >= sound) or (not by_sound and p >= min(veto, VETO_AT_MOST.get(cat, veto))):
             return True
     return p >= alone and cue_ok
 
@@ -274,13 +287,14 @@ def _counts(items: list[Item], probs: np.ndarray, cues: list[bool], veto: float,
 
 
 def _cue_flags(items: list[Item], idx: list[int], policy: Policy, lang: str, gate: bool) -> list[bool]:
-    """Whether each sentence meets the collection-talk condition: its own word, or (a lawful
-    document is one conversation, as a call is) a word anywhere in its document."""
+    """Whether each sentence meets the collection-talk condition: its own word, or (a
+    document is one conversation, as a call is: a lawful letter, or the article a real row
+    was quoted from) a word anywhere in its document.  Ordinary sentences stand alone."""
     if not gate:
         return [True] * len(idx)
     own = [policy.has_cue(prepare(items[i].text), lang) for i in idx]
-    docs = {items[i].doc for i, c in zip(idx, own, strict=True) if c and items[i].group == "lawful"}
-    return [c or (items[i].group == "lawful" and items[i].doc in docs) for i, c in zip(idx, own, strict=True)]
+    docs = {items[i].doc for i, c in zip(idx, own, strict=True) if c and items[i].doc}
+    return [c or (bool(items[i].doc) and items[i].doc in docs) for i, c in zip(idx, own, strict=True)]
 
 
 def _listen_at(items: list[Item], probs: np.ndarray, cues: list[bool], calib: list[Item],
@@ -365,6 +379,8 @@ def choose_policy(real: list[Item], real_p: np.ndarray, calib: list[Item], calib
     best: dict = {}
     for veto in VETO_GRID:
         for sound in SOUND_GRID:
+            if sound < veto:  # a hit heard only by its sound never needs less than a written one
+                continue
             picks = {lang: _best_for_language(real, real_p, calib, calib_p, policy, lang, veto, sound)
                      for lang in ("zh", "en")}
             score = sum(k[0] * 1000 + k[1] + k[2] * 100 + k[3] * 10 + k[4] for k, _ in picks.values())
@@ -415,6 +431,7 @@ def train(out: Path | None = None, progress: bool = True) -> dict:
     policy_doc = {
         "abuse_categories": list(ABUSE_CATEGORIES),
         "rule_veto_below": chosen["rule_veto_below"],
+        "veto_at_most": VETO_AT_MOST,
         "sound_needs": chosen["sound_needs"],
         "alone_at": chosen["alone_at"],
         "alone_needs_cue": chosen["alone_needs_cue"],
