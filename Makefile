@@ -142,6 +142,12 @@ eval-detect: setup
 train-detect: setup
 	$(BIN)/call-evidence train-detect $(ARGS)
 
+# Other training settings of the meaning head, compared by cross-validation only (never the
+# blind split): ARGS is a JSON list of settings (scripts/sweep_detect.py says which).
+.PHONY: sweep-detect
+sweep-detect: setup
+	$(BIN)/python scripts/sweep_detect.py $(ARGS)
+
 # Not part of `make test`: 500 generated recordings, 5% broken, 3 runs killed with SIGKILL.
 soak: setup
 	$(BIN)/python scripts/soak.py $(ARGS)
