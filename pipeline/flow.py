@@ -181,6 +181,9 @@ class Pipeline(FileWork):
             self.check_cache_writable()
             store = Store(db_path)
             try:
+                # every table before the first write: a schema change in the middle of a run
+                # makes a browser reading beside it fail ("vtable constructor failed")
+                callstore.ensure_tables(store)
                 ignored: list[tuple[Path, str]] = []
                 # a file still arriving (a phone's folder being copied) waits for the next run
                 paths, copying = ingest.settled(ingest.discover(folder, ignored))

@@ -59,6 +59,19 @@ def make_broken_files(folder: Path) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
+def meaning_detector():
+    """Rules with the shipped meaning layer; skips where its wheel does not install."""
+    from pipeline.detect import Detector
+    from pipeline.detect.meaning import MeaningUnavailable, shared_meaning
+
+    try:
+        shared_meaning()
+    except MeaningUnavailable as e:
+        pytest.skip(f"meaning layer unavailable here: {e}")
+    return Detector()
+
+
+@pytest.fixture(scope="session")
 def fw_engine():
     from pipeline.engines import load_engine
 

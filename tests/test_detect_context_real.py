@@ -11,7 +11,6 @@ from __future__ import annotations
 import pytest
 
 from pipeline.detect import Detector, TimedText
-from pipeline.detect.meaning import MeaningUnavailable, shared_meaning
 from pipeline.textscan import read_messages, scan
 
 ABUSE = {"insult", "threat_harm", "false_legal", "third_party", "visit_shaming", "money_demand"}
@@ -37,12 +36,8 @@ SMALL_TALK = {"zh": ["今天天气不错。", "周末一起去爬山吧。"],
 
 
 @pytest.fixture(scope="module")
-def detector() -> Detector:
-    try:
-        shared_meaning()
-    except MeaningUnavailable as e:
-        pytest.skip(f"meaning layer unavailable here: {e}")
-    return Detector()
+def detector(meaning_detector) -> Detector:
+    return meaning_detector
 
 
 def flagged(findings, ref) -> set[str]:

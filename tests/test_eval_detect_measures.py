@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 
 from pipeline.detect import Detector
-from pipeline.detect.meaning import MeaningUnavailable, Policy, shared_meaning
+from pipeline.detect.meaning import Policy
 from pipeline.evaluation.corpora import Row
 from pipeline.evaluation.detect_measures import as_conversations, document_of, score_real
 from pipeline.evaluation.train_detect import Item, _cue_flags
@@ -27,12 +27,8 @@ def row(i: int, text: str, url: str, abuse: bool) -> Row:
 
 
 @pytest.fixture(scope="module")
-def detector() -> Detector:
-    try:
-        shared_meaning()
-    except MeaningUnavailable as e:
-        pytest.skip(f"meaning layer unavailable here: {e}")
-    return Detector()
+def detector(meaning_detector) -> Detector:
+    return meaning_detector
 
 
 def test_a_row_is_judged_with_its_documents_collection_words_only_by_document(detector):

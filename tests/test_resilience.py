@@ -25,6 +25,7 @@ import pytest
 from click.testing import CliRunner
 
 from pipeline import filework
+from pipeline.calls import callstore
 from pipeline.cli import cli
 from pipeline.engines import Segment, Transcript, Word
 from pipeline.flow import FlowError, Options, Pipeline, run_lock
@@ -200,7 +201,9 @@ def test_datasette_reads_while_a_run_writes_without_lock_errors(tmp_path):
     for i in range(n):
         tone_wav(folder / f"1381234{i:04d}_20261102{i % 24:02d}3015.wav", 0.5, 300 + 10 * i, seed=i)
     db = tmp_path / "evidence.db"
-    Store(db).close()  # the browser opens an existing database
+    store = Store(db)  # the browser opens a database an earlier run made: all its tables
+    callstore.ensure_tables(store)
+    store.close()
     engine = StandInEngine(segments=40)  # many rows per recording: real write transactions
     result: dict = {}
 
