@@ -181,9 +181,6 @@ class Pipeline(FileWork):
             self.check_cache_writable()
             store = Store(db_path)
             try:
-                # every table before the first write: a schema change in the middle of a run
-                # makes a browser reading beside it fail ("vtable constructor failed")
-                callstore.ensure_tables(store)
                 ignored: list[tuple[Path, str]] = []
                 # a file still arriving (a phone's folder being copied) waits for the next run
                 paths, copying = ingest.settled(ingest.discover(folder, ignored))
@@ -201,6 +198,10 @@ class Pipeline(FileWork):
         """Process ``paths`` (found in ``folder``) as one run; the caller holds the run lock."""
         from tqdm import tqdm
 
+        # every table before the first write, for `transcribe` and `watch` alike: a schema
+        # change in the middle of a run makes a browser reading beside it fail ("vtable
+        # constructor failed"); on a database that has them this changes nothing
+        callstore.ensure_tables(store)
         summary = Summary()
         self.stage_seconds = summary.stage_seconds
         known = store.known_statuses()
